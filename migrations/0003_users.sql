@@ -1,0 +1,51 @@
+-- 0002 users: people who sign in. Spec 2.1 / 3.1.
+
+CREATE TABLE users (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    -- As the user typed it (for display). Erratum W7: the spec's CHECK used [A-Z|a-z], which admits a
+    -- literal '|'. The crate's Email type is the real validator; this CHECK is the second line.
+    email VARCHAR(255) NOT NULL
+        CONSTRAINT users_email_format CHECK (email ~* '^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'),
+    -- Derived, never written by hand: one account per address in any letter case. Unique over soft-deleted
+    -- rows too, so a deleted account can always be restored (retention keeps them for 7 years, spec 5.2).
+    email_normalized VARCHAR(255) GENERATED ALWAYS AS (lower(email)) STORED
+        CONSTRAINT users_email_normalized_key UNIQUE,
+    -- An Argon2id PHC string (crate::crypto), NULL for SSO users.
+    password_hash VARCHAR(255),
+    first_name VARCHAR(100) NOT NULL,
+    last_name VARCHAR(100) NOT NULL,
+    avatar_url TEXT,
+    phone VARCHAR(50),
+    -- An IANA zone name; the crate validates it against the tz database.
+    timezone VARCHAR(50) NOT NULL DEFAULT 'UTC',
+    language CHAR(2) NOT NULL DEFAULT 'en' CONSTRAINT users_language_format CHECK (language ~ '^[a-z]{2}$'),
+
+    email_verified BOOLEAN NOT NULL DEFAULT false,
+    email_verified_at TIMESTAMPTZ,
+    last_login_at TIMESTAMPTZ,
+    login_count INTEGER NOT NULL DEFAULT 0 CHECK (login_count >= 0),
+    failed_login_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_login_attempts >= 0),
+    locked_until TIMESTAMPTZ,
+
+    mfa_enabled BOOLEAN NOT NULL DEFAULT false,
+    -- Erratum E9: an AES-256-GCM envelope made by the crate and bound to this row and column; the key never
+    -- reaches the database, so a dump or a copied value reveals nothing.
+    mfa_secret BYTEA,
+    -- One-way hashes of the backup codes: they are only ever compared, never decrypted.
+    mfa_backup_codes TEXT[],
+
+    metadata JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    deleted_at TIMESTAMPTZ,
+
+    CONSTRAINT users_mfa_secret_when_enabled CHECK (NOT mfa_enabled OR mfa_secret IS NOT NULL)
+);
+
+CREATE INDEX idx_users_last_login ON users (last_login_at DESC) WHERE deleted_at IS NULL;
+
+CREATE TRIGGER users_updated_at BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+-- Account changes are security events; the password hash and MFA material never enter the trail.
+CREATE TRIGGER users_audit AFTER INSERT OR UPDATE OR DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION audit_trigger('', 'security', 'password_hash', 'mfa_secret', 'mfa_backup_codes');

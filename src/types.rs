@@ -1,0 +1,1 @@
+//! Value types and typed ids (being written).
