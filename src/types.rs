@@ -1,1 +1,34 @@
-//! Value types and typed ids (being written).
+//! Value types and typed ids (temporary stub; replaced by the types branch).
+macro_rules! id {
+    ($name:ident) => {
+        /// id
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            sqlx::Type,
+            serde::Serialize,
+            serde::Deserialize,
+        )]
+        #[sqlx(transparent)]
+        #[serde(transparent)]
+        pub struct $name(pub uuid::Uuid);
+        impl $name {
+            /// new
+            pub fn new() -> Self {
+                Self(uuid::Uuid::new_v4())
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+id!(UserId);
+id!(BrandId);
+id!(ContentId);

@@ -1,0 +1,105 @@
+//! Scopes: the transactions every read and write of MixerAI data runs in.
+
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+
+use crate::Result;
+use crate::types::{BrandId, UserId};
+
+/// A tenant scope: one transaction acting as one user inside one brand.
+///
+/// # Threat model
+/// - **PostgreSQL enforces** which rows are visible and writable: the scope runs as the role
+///   `mixerai_app` (no superuser, no `BYPASSRLS`, owns nothing) under `FORCE ROW LEVEL SECURITY`, with
+///   policies that admit only rows of the scope's brand, and only what the user's live role allows.
+/// - **The crate enforces** that the context is set correctly and only transaction-locally
+///   (`set_config(.., true)`), in the same round trip as `BEGIN`, so it can never leak to the next
+///   borrower of a pooled connection, even behind PgBouncer in transaction mode.
+/// - **The host must never** do tenant work over a superuser or `BYPASSRLS` connection outside a
+///   scope, nor call `set_config('app.…')` or `SET ROLE` itself.
+///
+/// Commit with [`Scope::commit`]. Dropping a scope without committing rolls it back.
+#[derive(Debug)]
+pub struct Scope {
+    tx: Transaction<'static, Postgres>,
+    user: UserId,
+    brand: BrandId,
+}
+
+/// The application role tenant scopes switch to. Created by the migrations.
+pub const APP_ROLE: &str = "mixerai_app";
+
+impl Scope {
+    pub(crate) async fn begin(pool: &PgPool, user: UserId, brand: BrandId) -> Result<Self> {
+        // One simple-protocol round trip: BEGIN plus the whole context. The ids are typed UUIDs whose
+        // text form is hex and dashes only, so formatting them into the statement cannot inject SQL;
+        // the extended protocol (binds) would cost a second round trip.
+        let begin = format!(
+            "BEGIN; SELECT set_config('role', '{APP_ROLE}', true), \
+             set_config('app.current_user_id', '{user}', true), \
+             set_config('app.current_brand_id', '{brand}', true)"
+        );
+        let tx = pool.begin_with(AssertSqlSafe(begin)).await?;
+        Ok(Self { tx, user, brand })
+    }
+
+    /// The user this scope acts as.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// The brand this scope works inside.
+    pub fn brand(&self) -> BrandId {
+        self.brand
+    }
+
+    /// Makes every change of this scope durable and visible to others.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Discards every change of this scope. Dropping the scope does the same.
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+/// A system scope: one transaction with the pool's own role and no tenant context.
+///
+/// For migrations, maintenance jobs and set-up work that belongs to no single brand: creating users
+/// and brands, granting a brand's first admin. Row-level security still applies unless the pool's
+/// role bypasses it (a superuser, a `BYPASSRLS` role), which is what maintenance jobs need; tenant work
+/// belongs in a [`Scope`]. Dropping it without committing rolls it back.
+#[derive(Debug)]
+pub struct SystemScope {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl SystemScope {
+    pub(crate) async fn begin(pool: &PgPool) -> Result<Self> {
+        Ok(Self {
+            tx: pool.begin().await?,
+        })
+    }
+
+    /// Makes every change of this scope durable and visible to others.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Discards every change of this scope. Dropping the scope does the same.
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}

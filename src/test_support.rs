@@ -1,0 +1,390 @@
+//! A real PostgreSQL for tests: a throwaway server and a fresh, migrated database per test.
+//!
+//! Enabled by the `test-support` feature. Host applications use it for their own tests exactly as this
+//! crate does:
+//!
+//! ```no_run
+//! # async fn demo() -> mixerai_data::Result<()> {
+//! use mixerai_data::test_support::TestServer;
+//!
+//! // Starts a throwaway cluster once per process (or uses $DATABASE_URL's server when set)...
+//! let server = TestServer::global().await?;
+//! // ...and gives each test its own database, cloned from a migrated template in milliseconds.
+//! let test_db = server.database().await?;
+//! test_db.database().migrate().await?; // already current: a no-op
+//! # Ok(()) }
+//! ```
+//!
+//! Without `DATABASE_URL`, the server is started from the installed PostgreSQL server binaries (found
+//! through `MIXERAI_PG_BINDIR`, `pg_config --bindir`, `/usr/lib/postgresql/*/bin` or `PATH`), as the
+//! `postgres` OS user when running as root (initdb refuses root), on a free loopback port, with
+//! durability switched off for speed. A watchdog process stops it and deletes its files when the test
+//! process exits, however it exits. With `DATABASE_URL` set, that server is used instead and each test
+//! database is dropped when its [`TestDatabase`] is dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use tokio::sync::OnceCell;
+
+use crate::db::{Database, MIGRATOR};
+use crate::{Error, Result};
+
+/// A PostgreSQL server to make test databases on: a throwaway cluster, or `$DATABASE_URL`'s server.
+#[derive(Debug)]
+pub struct TestServer {
+    admin: PgConnectOptions,
+    template: String,
+    throwaway: bool,
+}
+
+static GLOBAL: OnceCell<TestServer> = OnceCell::const_new();
+
+impl TestServer {
+    /// The server shared by every test of this process, started on first use.
+    pub async fn global() -> Result<&'static TestServer> {
+        GLOBAL.get_or_try_init(Self::start).await
+    }
+
+    /// Starts a server of its own: `$DATABASE_URL`'s when set, otherwise a throwaway cluster.
+    pub async fn start() -> Result<TestServer> {
+        let (admin, throwaway) = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => (PgConnectOptions::from_str(&url)?, false),
+            _ => (start_cluster().map_err(setup_error)?, true),
+        };
+        let template = format!("mixerai_template_{:016x}", migrations_fingerprint());
+        let server = TestServer {
+            admin,
+            template,
+            throwaway,
+        };
+        server.ensure_template().await?;
+        Ok(server)
+    }
+
+    /// Connection options of the server's administrative (superuser) login.
+    pub fn admin_options(&self) -> &PgConnectOptions {
+        &self.admin
+    }
+
+    /// A new database, migrated, that no other test shares.
+    pub async fn database(&'static self) -> Result<TestDatabase> {
+        self.new_database(Some(&self.template)).await
+    }
+
+    /// A new, empty database (no migrations applied), for testing migrations themselves.
+    pub async fn empty_database(&'static self) -> Result<TestDatabase> {
+        self.new_database(None).await
+    }
+
+    async fn new_database(&'static self, template: Option<&str>) -> Result<TestDatabase> {
+        let name = format!("mixerai_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = self.admin.connect().await?;
+        let create = match template {
+            Some(t) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{t}\""),
+            None => format!("CREATE DATABASE \"{name}\""),
+        };
+        sqlx::raw_sql(AssertSqlSafe(create))
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        let options = self.admin.clone().database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .connect_lazy_with(options.clone());
+        Ok(TestDatabase {
+            name,
+            options,
+            db: Database::from_pool(pool),
+            server: self,
+        })
+    }
+
+    /// Builds the migrated template once per server and migration set. Built under a temporary name and
+    /// renamed when complete, so a run that dies half-way never leaves a half-migrated template behind.
+    async fn ensure_template(&self) -> Result<()> {
+        let mut admin = self.admin.connect().await?;
+        // Serialises template builds of concurrent test processes sharing one server.
+        sqlx::query("SELECT pg_advisory_lock(hashtext('mixerai_data.test_template'))")
+            .execute(&mut admin)
+            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(&self.template)
+                .fetch_one(&mut admin)
+                .await?;
+        if !exists {
+            let building = format!("{}_building_{}", self.template, std::process::id());
+            // Separate statements: a multi-statement string runs as one transaction, which DROP/CREATE
+            // DATABASE refuse.
+            for sql in [
+                format!("DROP DATABASE IF EXISTS \"{building}\""),
+                format!("CREATE DATABASE \"{building}\""),
+            ] {
+                sqlx::raw_sql(AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await?;
+            }
+            let mut conn = self.admin.clone().database(&building).connect().await?;
+            MIGRATOR.run(&mut conn).await?;
+            conn.close().await?;
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "ALTER DATABASE \"{building}\" RENAME TO \"{}\"",
+                self.template
+            )))
+            .execute(&mut admin)
+            .await?;
+        }
+        sqlx::query("SELECT pg_advisory_unlock(hashtext('mixerai_data.test_template'))")
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        Ok(())
+    }
+}
+
+/// One test's own database. Dropping it drops the database on a shared (`DATABASE_URL`) server; a
+/// throwaway server is deleted whole when the process exits.
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    options: PgConnectOptions,
+    db: Database,
+    server: &'static TestServer,
+}
+
+impl TestDatabase {
+    /// A [`Database`] on this test database, connected as the server's administrative login (the role
+    /// that migrates). Tenant scopes opened on it switch to `mixerai_app`, so row-level security applies.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connection options for this database (administrative login).
+    pub fn connect_options(&self) -> &PgConnectOptions {
+        &self.options
+    }
+
+    /// The server this database lives on.
+    pub fn server(&self) -> &'static TestServer {
+        self.server
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if self.server.throwaway {
+            return;
+        }
+        let admin = self.server.admin.clone();
+        let drop_sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime, which cannot be blocked on; a short-lived runtime on its
+        // own thread does the network round trip. Failure only leaves a stray database behind.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async move {
+                let mut conn = admin.connect().await.ok()?;
+                sqlx::raw_sql(AssertSqlSafe(drop_sql))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A fingerprint of the embedded migrations, so a server shared across builds never serves a template
+/// made from another migration set.
+fn migrations_fingerprint() -> u64 {
+    // FNV-1a: stable across Rust versions, unlike std's DefaultHasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for m in MIGRATOR.iter() {
+        for byte in m.version.to_be_bytes().iter().chain(m.checksum.iter()) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+fn setup_error(message: String) -> Error {
+    Error::Database(sqlx::Error::Configuration(message.into()))
+}
+
+const INSTALL_HINT: &str = "install the PostgreSQL server (14 or newer; Debian/Ubuntu: `apt-get install postgresql`), \
+     or set MIXERAI_PG_BINDIR to the directory holding initdb and pg_ctl, \
+     or set DATABASE_URL to a server you run";
+
+/// Starts a throwaway cluster and returns the superuser's connection options.
+fn start_cluster() -> std::result::Result<PgConnectOptions, String> {
+    let bindir = find_bindir().ok_or_else(|| {
+        format!("no PostgreSQL server binaries (initdb, pg_ctl) found: {INSTALL_HINT}")
+    })?;
+    let as_postgres = running_as_root();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("mixerai-pg-{}-{stamp}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    if as_postgres {
+        // initdb refuses to run as root; the cluster belongs to the `postgres` OS user.
+        run(
+            Command::new("chown").arg("postgres:postgres").arg(&dir),
+            "chown the cluster directory to the postgres user (running as root needs a `postgres` OS user; installing PostgreSQL creates it)",
+        )?;
+    }
+    let data = dir.join("data");
+    run(
+        command(as_postgres, &bindir.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]),
+        "initdb",
+    )?;
+    // The watchdog outlives this process: when the process is gone (finished, panicked or killed) it
+    // stops the server and deletes its files. Its own process group keeps it out of a Ctrl-C.
+    let watchdog = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+         kill -QUIT $(head -1 '{data}/postmaster.pid' 2>/dev/null) 2>/dev/null; sleep 1; rm -rf '{dir}'",
+        pid = std::process::id(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    {
+        use std::os::unix::process::CommandExt;
+        Command::new("sh")
+            .arg("-c")
+            .arg(watchdog)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("cannot start the cluster watchdog: {e}"))?;
+    }
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        let port = free_port().map_err(|e| format!("no free loopback port: {e}"))?;
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {dir} -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=200",
+            dir = dir.display()
+        );
+        let started = run(
+            command(as_postgres, &bindir.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(dir.join("server.log"))
+                .args(["-w", "-t", "60", "-o", &options, "start"]),
+            "pg_ctl start",
+        );
+        match started {
+            Ok(()) => {
+                return Ok(PgConnectOptions::new()
+                    .host("127.0.0.1")
+                    .port(port)
+                    .username("postgres")
+                    .database("postgres"));
+            }
+            Err(e) => last_error = e,
+        }
+    }
+    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    Err(format!("{last_error}\nserver log:\n{log}"))
+}
+
+fn command(as_postgres: bool, program: &Path) -> Command {
+    if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn run(command: &mut Command, what: &str) -> std::result::Result<(), String> {
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: cannot run {:?}: {e}", command.get_program()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The directory holding `initdb` and `pg_ctl`, newest version first.
+pub fn find_bindir() -> Option<PathBuf> {
+    let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os("MIXERAI_PG_BINDIR").map(PathBuf::from) {
+        return has_server(&dir).then_some(dir);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && has_server(&dir) {
+            return Some(dir);
+        }
+    }
+    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            has_server(&bin).then_some((version, bin))
+        })
+        .collect();
+    versioned.sort();
+    if let Some((_, bin)) = versioned.pop() {
+        return Some(bin);
+    }
+    std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).find(|dir| has_server(dir)))
+}

@@ -1,0 +1,7 @@
+//! The one integration-test binary: every test talks to a real PostgreSQL, in a database of its own.
+
+mod support;
+
+mod errata;
+mod errors;
+mod migrations;

@@ -1,0 +1,147 @@
+//! The embedded migrations: idempotent, safe to run concurrently, and identical to applying the SQL
+//! files with psql in file-name order.
+
+use std::process::Command;
+
+use mixerai_data::Database;
+use mixerai_data::db::MIGRATOR;
+use mixerai_data::test_support::{TestServer, find_bindir};
+use sqlx::PgPool;
+
+async fn applied_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn second_migrate_is_a_no_op() {
+    let server = TestServer::global().await.unwrap();
+    let test_db = server.empty_database().await.unwrap();
+    let db = test_db.database();
+    db.migrate().await.unwrap();
+    let first: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT version, installed_on FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(first.len(), MIGRATOR.iter().count());
+    db.migrate().await.unwrap();
+    let second: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT version, installed_on FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        first, second,
+        "a second migrate() must not re-apply anything"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_migrations_from_two_pools_both_succeed_once() {
+    let server = TestServer::global().await.unwrap();
+    let test_db = server.empty_database().await.unwrap();
+    // Two independent pools stand for two processes starting at once.
+    let a = Database::connect(&url_of(&test_db)).await.unwrap();
+    let b = Database::connect(&url_of(&test_db)).await.unwrap();
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.unwrap();
+    rb.unwrap();
+    assert_eq!(
+        applied_count(a.pool()).await,
+        MIGRATOR.iter().count() as i64
+    );
+}
+
+fn url_of(test_db: &mixerai_data::test_support::TestDatabase) -> String {
+    let o = test_db.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        o.get_username(),
+        o.get_host(),
+        o.get_port(),
+        o.get_database().unwrap()
+    )
+}
+
+/// A catalog fingerprint: tables, columns, constraints, indexes, triggers, functions, policies, views.
+async fn schema_fingerprint(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        r#"
+        SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable, column_default)
+          FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'
+        UNION ALL
+        SELECT format('constraint %s %s', conrelid::regclass, pg_get_constraintdef(oid))
+          FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> '_sqlx_migrations'
+        UNION ALL
+        SELECT format('index %s', indexdef) FROM pg_indexes
+          WHERE schemaname = 'public' AND tablename <> '_sqlx_migrations'
+        UNION ALL
+        SELECT format('trigger %s', pg_get_triggerdef(oid)) FROM pg_trigger WHERE NOT tgisinternal
+        UNION ALL
+        SELECT format('function %s %s', proname, md5(prosrc)) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+        UNION ALL
+        SELECT format('policy %s %s %s %s %s %s', tablename, policyname, permissive, cmd, qual, with_check)
+          FROM pg_policies WHERE schemaname = 'public'
+        UNION ALL
+        SELECT format('relation %s %s rls=%s force=%s', relname, relkind, relrowsecurity, relforcerowsecurity)
+          FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname NOT LIKE '\_sqlx%'
+        ORDER BY 1
+        "#,
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn psql_in_file_name_order_builds_the_same_schema_as_migrate() {
+    let server = TestServer::global().await.unwrap();
+    let by_migrate = server.database().await.unwrap();
+    let by_psql = server.empty_database().await.unwrap();
+
+    let psql = find_bindir()
+        .map(|d| d.join("psql"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| "psql".into());
+    let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), MIGRATOR.iter().count());
+    let o = by_psql.connect_options();
+    for file in &files {
+        let out = Command::new(&psql)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+            .args([
+                "-h",
+                o.get_host(),
+                "-p",
+                &o.get_port().to_string(),
+                "-U",
+                o.get_username(),
+            ])
+            .args(["-d", o.get_database().unwrap(), "-f"])
+            .arg(file)
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql -f {} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let a = schema_fingerprint(by_migrate.database().pool()).await;
+    let b = schema_fingerprint(by_psql.database().pool()).await;
+    assert!(
+        a.len() > 100,
+        "fingerprint too small to mean anything: {}",
+        a.len()
+    );
+    assert_eq!(a, b);
+}

@@ -1,0 +1,54 @@
+//! Shared fixtures. Rows are written with plain SQL as the migrating role where a test needs data
+//! that is not what it is testing.
+
+use mixerai_data::test_support::{TestDatabase, TestServer};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// A fresh, migrated database of this test's own.
+pub async fn fresh_db() -> TestDatabase {
+    TestServer::global()
+        .await
+        .expect("test server")
+        .database()
+        .await
+        .expect("test database")
+}
+
+pub fn pool(db: &TestDatabase) -> &PgPool {
+    db.database().pool()
+}
+
+pub async fn insert_user(pool: &PgPool, email: &str) -> Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO users (email, first_name, last_name) VALUES ($1, 'Test', 'User') RETURNING id",
+    )
+    .bind(email)
+    .fetch_one(pool)
+    .await
+    .expect("insert user")
+}
+
+pub async fn insert_brand(pool: &PgPool, slug: &str, created_by: Uuid) -> Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO brands (name, slug, country, language, created_by) VALUES ($1, $1, 'GB', 'en', $2) RETURNING id",
+    )
+    .bind(slug)
+    .bind(created_by)
+    .fetch_one(pool)
+    .await
+    .expect("insert brand")
+}
+
+pub async fn insert_content(pool: &PgPool, brand: Uuid, slug: &str, user: Uuid) -> Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO content (brand_id, type, title, slug, created_by, updated_by)
+         VALUES ($1, 'article', 'A title', $2, $3, $3) RETURNING id",
+    )
+    .bind(brand)
+    .bind(slug)
+    .bind(user)
+    .fetch_one(pool)
+    .await
+    .expect("insert content")
+}
