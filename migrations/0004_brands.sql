@@ -49,9 +49,11 @@ CREATE TRIGGER brands_updated_at BEFORE UPDATE ON brands FOR EACH ROW EXECUTE FU
 
 -- A CHECK cannot see other rows, so cycles in the hierarchy are refused by a trigger. The advisory lock
 -- serialises hierarchy changes: two concurrent re-parentings could otherwise each pass the check and
--- together close a loop.
+-- together close a loop. SECURITY DEFINER: the walk must see ancestors in other brands, which a tenant
+-- scope cannot (0013 gives the definer that read).
 CREATE FUNCTION brands_no_cycle() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, public, pg_temp
     AS $$
 BEGIN
     IF NEW.parent_brand_id IS NULL THEN

@@ -64,7 +64,9 @@ impl Scope {
         Ok(())
     }
 
-    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+    /// The scope's connection, for the host's own queries inside the scope (they run as
+    /// `mixerai_app`, under the same policies). Never use it to `SET ROLE` or `set_config('app.…')`.
+    pub fn connection(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
 }
@@ -99,7 +101,8 @@ impl SystemScope {
         Ok(())
     }
 
-    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+    /// The scope's connection, for maintenance queries of the host's own.
+    pub fn connection(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
 }

@@ -21,6 +21,14 @@ macro_rules! id {
             pub fn new() -> Self {
                 Self(uuid::Uuid::new_v4())
             }
+            /// from
+            pub fn from_uuid(u: uuid::Uuid) -> Self {
+                Self(u)
+            }
+            /// as
+            pub fn as_uuid(&self) -> uuid::Uuid {
+                self.0
+            }
         }
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

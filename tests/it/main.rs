@@ -5,3 +5,4 @@ mod support;
 mod errata;
 mod errors;
 mod migrations;
+mod scope;

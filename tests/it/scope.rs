@@ -1,0 +1,96 @@
+//! The scope guard: context set in one round trip, transaction-local, rolled back on drop.
+
+use crate::support::{fresh_db, insert_brand, insert_user, pool};
+use mixerai_data::types::{BrandId, UserId};
+
+#[tokio::test]
+async fn scope_runs_as_the_application_role_with_its_context() {
+    let db = fresh_db().await;
+    let user = insert_user(pool(&db), "ctx@example.com").await;
+    let brand = insert_brand(pool(&db), "ctx", user).await;
+    let mut scope = db
+        .database()
+        .scope(UserId::from_uuid(user), BrandId::from_uuid(brand))
+        .await
+        .unwrap();
+    let (role, u, b, superuser): (String, Option<uuid::Uuid>, Option<uuid::Uuid>, bool) =
+        sqlx::query_as(
+            "SELECT current_user::text, app_current_user_id(), app_current_brand_id(),
+                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+        )
+        .fetch_one(scope.connection())
+        .await
+        .unwrap();
+    assert_eq!(
+        (role.as_str(), u, b, superuser),
+        ("mixerai_app", Some(user), Some(brand), false)
+    );
+    scope.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn connection_returned_after_a_scope_carries_no_tenant_setting() {
+    let db = fresh_db().await;
+    let user = insert_user(pool(&db), "leak@example.com").await;
+    let brand = insert_brand(pool(&db), "leak", user).await;
+    let scope = db
+        .database()
+        .scope(UserId::from_uuid(user), BrandId::from_uuid(brand))
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+    // Only connection of a one-connection pool: the one the scope used.
+    let single = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(db.connect_options().clone())
+        .await
+        .unwrap();
+    let db1 = mixerai_data::Database::from_pool(single.clone());
+    for _ in 0..2 {
+        let s = db1
+            .scope(UserId::from_uuid(user), BrandId::from_uuid(brand))
+            .await
+            .unwrap();
+        drop(s); // uncommitted: rolled back
+    }
+    let (role, u, b): (String, Option<uuid::Uuid>, Option<uuid::Uuid>) =
+        sqlx::query_as("SELECT current_user::text, app_current_user_id(), app_current_brand_id()")
+            .fetch_one(&single)
+            .await
+            .unwrap();
+    assert_eq!((role.as_str(), u, b), ("postgres", None, None));
+}
+
+#[tokio::test]
+async fn dropping_an_uncommitted_scope_rolls_back() {
+    let db = fresh_db().await;
+    let user = insert_user(pool(&db), "drop@example.com").await;
+    let brand = insert_brand(pool(&db), "drop", user).await;
+    sqlx::query("INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'editor')")
+        .bind(user)
+        .bind(brand)
+        .execute(pool(&db))
+        .await
+        .unwrap();
+    {
+        let mut scope = db
+            .database()
+            .scope(UserId::from_uuid(user), BrandId::from_uuid(brand))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO content (brand_id, type, title, slug, created_by, updated_by)
+             VALUES ($1, 'article', 'Gone', 'gone', $2, $2)",
+        )
+        .bind(brand)
+        .bind(user)
+        .execute(scope.connection())
+        .await
+        .unwrap();
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM content")
+        .fetch_one(pool(&db))
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
