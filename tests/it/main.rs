@@ -6,3 +6,4 @@ mod errata;
 mod errors;
 mod migrations;
 mod scope;
+mod tenancy;
