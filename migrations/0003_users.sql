@@ -2,7 +2,7 @@
 
 CREATE TABLE users (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    -- As the user typed it (for display). Erratum W7: the spec's CHECK used [A-Z|a-z], which admits a
+    -- Stored as the crate's Email type normalises it (trimmed, lowercase). Erratum W7: the spec's CHECK used [A-Z|a-z], which admits a
     -- literal '|'. The crate's Email type is the real validator; this CHECK is the second line.
     email VARCHAR(255) NOT NULL
         CONSTRAINT users_email_format CHECK (email ~* '^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'),

@@ -1,11 +1,76 @@
-//! mixerai-data (crate docs are written in the foundation commit)
+//! # mixerai-data
+//!
+//! The embeddable PostgreSQL data layer of MixerAI 2.0: typed models, validated builders and
+//! repositories over a schema whose tenant isolation PostgreSQL itself enforces.
+//!
+//! ## Map of the crate
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`db`] | [`Database`]: the pool, the embedded migrations ([`db::MIGRATOR`]), the doors into scopes |
+//! | [`scope`] | [`Scope`] (one user inside one brand, under row-level security) and [`SystemScope`] |
+//! | [`error`] | [`Error`], one enum with SQLSTATEs mapped to meaning, and [`ValidationErrors`] |
+//! | [`types`] | value types parsed once at the edge ([`types::Email`], [`types::Slug`], ISO codes, ...) and typed ids |
+//! | [`users`] | users: model, builder, repository |
+//! | [`brands`] | brands and memberships (roles) |
+//! | [`content`] | content items |
+//! | `test_support` | (feature `test-support`) a throwaway PostgreSQL and a fresh database per test |
+//!
+//! The schema lives in `migrations/`, one plain-SQL file per step in dependency order, each saying what
+//! it adds, why, and which erratum of the specification it fixes.
+//!
+//! ## How data is reached
+//!
+//! Every read and write runs in a scope. A [`Scope`] is one transaction acting as one user inside one
+//! brand: it switches to the `mixerai_app` role and sets the context transaction-locally in the same
+//! round trip as `BEGIN`, and PostgreSQL's policies decide what that user may see and change. Set-up and
+//! maintenance (creating users and brands, granting the first roles) run in a [`SystemScope`].
+//!
+//! ```
+//! use mixerai_data::brands::{BrandRole, NewBrand};
+//! use mixerai_data::content::NewContent;
+//! use mixerai_data::users::NewUser;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> mixerai_data::Result<()> {
+//! # let test_db = mixerai_data::test_support::TestServer::global().await?.database().await?;
+//! # let db = test_db.database();
+//! // `db` is a `mixerai_data::Database`, e.g. `Database::connect(url).await?` then `db.migrate().await?`.
+//! let mut system = db.system_scope().await?;
+//! let ada = system.users().create(&NewUser::builder()
+//!     .email("Ada@Example.com").first_name("Ada").last_name("Lovelace").build()?).await?;
+//! let brand = system.brands().create(&NewBrand::builder()
+//!     .name("Analytical Engines").country("gb").language("en").build()?, ada.id).await?;
+//! system.brands().grant(brand.id, ada.id, BrandRole::Editor, None).await?;
+//! system.commit().await?;
+//!
+//! let mut scope = db.scope(ada.id, brand.id).await?;
+//! let note = scope.content().create(&NewContent::builder()
+//!     .content_type("article").title("Notes on the Engine").build()?).await?;
+//! scope.commit().await?;
+//!
+//! assert_eq!(ada.email.as_str(), "ada@example.com");
+//! assert_eq!(brand.country.as_str(), "GB");
+//! assert_eq!(note.slug.as_str(), "notes-on-the-engine");
+//!
+//! // Bad input is refused before any round trip, every problem at once.
+//! let err = NewBrand::builder().name("").country("XX").language("en").colors("red", None, None).build().unwrap_err();
+//! assert_eq!(err.errors().len(), 3, "{err}");
+//! # Ok(()) }
+//! ```
 
+#![warn(missing_docs)]
+
+pub mod brands;
+pub mod content;
 pub mod db;
 pub mod error;
 pub mod scope;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+mod text_enum;
 pub mod types;
+pub mod users;
 
 pub use db::Database;
 pub use error::{Error, FieldError, Result, ValidationErrors};
@@ -15,3 +80,8 @@ pub use types::{
     HexColor, InvalidValue, LanguageCode, Slug, TemplateId, Timezone, UserBrandRoleId, UserId,
     VettingAgencyId, WorkflowId, WorkflowInstanceId,
 };
+
+/// The README's examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

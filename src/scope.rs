@@ -3,7 +3,10 @@
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::Result;
+use crate::brands::BrandRepo;
+use crate::content::ContentRepo;
 use crate::types::{BrandId, UserId};
+use crate::users::UserRepo;
 
 /// A tenant scope: one transaction acting as one user inside one brand.
 ///
@@ -64,6 +67,22 @@ impl Scope {
         Ok(())
     }
 
+    /// Users visible in this scope: the acting user and the brand's members.
+    pub fn users(&mut self) -> UserRepo<'_> {
+        UserRepo::new(&mut self.tx)
+    }
+
+    /// The scope's brand and its memberships.
+    pub fn brands(&mut self) -> BrandRepo<'_> {
+        let actor = Some(self.user);
+        BrandRepo::new(&mut self.tx, actor)
+    }
+
+    /// The scope's brand's content.
+    pub fn content(&mut self) -> ContentRepo<'_> {
+        ContentRepo::new(self)
+    }
+
     /// The scope's connection, for the host's own queries inside the scope (they run as
     /// `mixerai_app`, under the same policies). Never use it to `SET ROLE` or `set_config('app.…')`.
     pub fn connection(&mut self) -> &mut PgConnection {
@@ -99,6 +118,16 @@ impl SystemScope {
     pub async fn rollback(self) -> Result<()> {
         self.tx.rollback().await?;
         Ok(())
+    }
+
+    /// All users: create them, look them up, set the platform-admin flag.
+    pub fn users(&mut self) -> UserRepo<'_> {
+        UserRepo::new(&mut self.tx)
+    }
+
+    /// All brands and memberships: create brands, grant their first roles.
+    pub fn brands(&mut self) -> BrandRepo<'_> {
+        BrandRepo::new(&mut self.tx, None)
     }
 
     /// The scope's connection, for maintenance queries of the host's own.

@@ -95,6 +95,23 @@ pub fn text(value: &str, max_chars: usize) -> Result<&str, InvalidValue> {
     Ok(value)
 }
 
+/// An absolute `http` or `https` URL of at most 2048 characters, without whitespace or NUL bytes.
+///
+/// Deliberately shallow: the spec stores URLs as text for links and images; this refuses what could never
+/// be one (a relative path, `javascript:`, pasted prose) without pulling in a URL parser.
+pub fn http_url(value: &str) -> Result<&str, InvalidValue> {
+    let value = text(value, 2048).map_err(|e| InvalidValue { kind: "url", ..e })?;
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or(InvalidValue::new("url", "not an http(s) URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || value.chars().any(char::is_whitespace) {
+        return Err(InvalidValue::new("url", "not an http(s) URL"));
+    }
+    Ok(value)
+}
+
 /// Like [`text`], and also refuses an empty or whitespace-only value.
 ///
 /// Stricter than the `length(trim(x)) > 0` CHECKs in the schema (PostgreSQL's `trim` removes only

@@ -100,7 +100,9 @@ async fn one(pool: &PgPool, sql: &'static str, binds: &[Uuid]) -> Uuid {
     for b in binds {
         q = q.bind(*b);
     }
-    q.fetch_one(pool).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    q.fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 async fn user(pool: &PgPool, name: &str, platform_admin: bool) -> Uuid {
@@ -160,11 +162,22 @@ async fn fixture(p: &PgPool) -> Fixture {
         let instance = one(p, "INSERT INTO workflow_instances (workflow_id, content_id, brand_id, started_by) VALUES ($1, $2, $3, $4) RETURNING id", &[workflow, content, brand, owner]).await;
         let claim = one(p, "INSERT INTO claims (brand_id, type, level, text, status, created_by, updated_by) VALUES ($1, 'master', 'brand', '{\"original\": \"Tasty\"}', 'allowed', $2, $2) RETURNING id", &[brand, owner]).await;
         let generation = one(p, "INSERT INTO ai_generations (brand_id, user_id, type, model, prompt, content_id) VALUES ($1, $2, 'alt_text', 'm', 'p', $3) RETURNING id", &[brand, owner, content]).await;
-        per_brand.push((agency, template, workflow, content, victim, instance, claim, generation));
+        per_brand.push((
+            agency, template, workflow, content, victim, instance, claim, generation,
+        ));
     }
     let template_shared = one(p, "INSERT INTO content_templates (name, brand_ids, created_by) VALUES ('Shared', ARRAY[$1, $2], $3) RETURNING id", &[a, b, owner]).await;
     let workflow_shared = one(p, "INSERT INTO workflows (name, brand_ids, created_by) VALUES ('Shared', ARRAY[$1, $2], $3) RETURNING id", &[a, b, owner]).await;
-    let (agency_a, template_a, workflow_a, content_a, content_a_victim, instance_a, claim_a, generation_a) = per_brand[0];
+    let (
+        agency_a,
+        template_a,
+        workflow_a,
+        content_a,
+        content_a_victim,
+        instance_a,
+        claim_a,
+        generation_a,
+    ) = per_brand[0];
     Fixture {
         a,
         b,
@@ -193,11 +206,18 @@ impl Session {
     async fn open(db: &mixerai_data::Database, f: &Fixture, actor: Actor, brand: Uuid) -> Session {
         if actor == Actor::NoContext {
             let mut tx = db.pool().begin().await.unwrap();
-            sqlx::query("SET LOCAL ROLE mixerai_app").execute(&mut *tx).await.unwrap();
+            sqlx::query("SET LOCAL ROLE mixerai_app")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
             return Session::Bare(tx);
         }
         let user = f.users.iter().find(|(a, _)| *a == actor).unwrap().1;
-        Session::Scoped(db.scope(UserId::from_uuid(user), BrandId::from_uuid(brand)).await.unwrap())
+        Session::Scoped(
+            db.scope(UserId::from_uuid(user), BrandId::from_uuid(brand))
+                .await
+                .unwrap(),
+        )
     }
 
     fn conn(&mut self) -> &mut PgConnection {
@@ -418,9 +438,18 @@ async fn every_role_sees_and_changes_exactly_what_its_policies_allow() {
     let mut failures = Vec::new();
     for case in cases() {
         let target = target_row(&f, case.table);
-        let visible_all: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(case.visible.to_string())).bind(f.a).fetch_one(p).await.unwrap();
+        let visible_all: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(case.visible.to_string()))
+            .bind(f.a)
+            .fetch_one(p)
+            .await
+            .unwrap();
         for actor in ACTORS {
-            let acting_user = f.users.iter().find(|(a, _)| *a == actor).map(|u| u.1).unwrap();
+            let acting_user = f
+                .users
+                .iter()
+                .find(|(a, _)| *a == actor)
+                .map(|u| u.1)
+                .unwrap();
             // select
             let mut s = Session::open(db, &f, actor, f.a).await;
             let seen = count(s.conn(), case.table).await;
@@ -438,7 +467,10 @@ async fn every_role_sees_and_changes_exactly_what_its_policies_allow() {
                 0
             };
             if seen != expected {
-                failures.push(format!("{actor:?} select {}: saw {seen}, expected {expected}", case.table));
+                failures.push(format!(
+                    "{actor:?} select {}: saw {seen}, expected {expected}",
+                    case.table
+                ));
             }
             drop(s);
 
@@ -454,9 +486,16 @@ async fn every_role_sees_and_changes_exactly_what_its_policies_allow() {
                 _ => (target, f.b),
             };
             let got = run(s.conn(), case.insert_sql, [brand, second, row, other]).await;
-            let want = if case.insert.allows(actor) { Outcome::Rows(1) } else { Outcome::Forbidden };
+            let want = if case.insert.allows(actor) {
+                Outcome::Rows(1)
+            } else {
+                Outcome::Forbidden
+            };
             if got != want {
-                failures.push(format!("{actor:?} insert {}: {got:?}, expected {want:?}", case.table));
+                failures.push(format!(
+                    "{actor:?} insert {}: {got:?}, expected {want:?}",
+                    case.table
+                ));
             }
             drop(s);
 
@@ -465,11 +504,18 @@ async fn every_role_sees_and_changes_exactly_what_its_policies_allow() {
             let got = run(s.conn(), case.update_sql, [f.a, acting_user, target, f.b]).await;
             let want = match case.update {
                 Needs::Never => Outcome::Forbidden,
-                n if n.allows(actor) => Outcome::Rows(if case.table == "events" { visible_all as u64 } else { 1 }),
+                n if n.allows(actor) => Outcome::Rows(if case.table == "events" {
+                    visible_all as u64
+                } else {
+                    1
+                }),
                 _ => Outcome::Rows(0),
             };
             if got != want {
-                failures.push(format!("{actor:?} update {}: {got:?}, expected {want:?}", case.table));
+                failures.push(format!(
+                    "{actor:?} update {}: {got:?}, expected {want:?}",
+                    case.table
+                ));
             }
             drop(s);
 
@@ -486,13 +532,24 @@ async fn every_role_sees_and_changes_exactly_what_its_policies_allow() {
                 _ => Outcome::Rows(0),
             };
             if got != want {
-                failures.push(format!("{actor:?} delete {}: {got:?}, expected {want:?}", case.table));
+                failures.push(format!(
+                    "{actor:?} delete {}: {got:?}, expected {want:?}",
+                    case.table
+                ));
             }
             drop(s);
         }
     }
-    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // Nothing above committed: every row of the fixture is still there.
-    let content: i64 = sqlx::query_scalar("SELECT count(*) FROM content").fetch_one(p).await.unwrap();
+    let content: i64 = sqlx::query_scalar("SELECT count(*) FROM content")
+        .fetch_one(p)
+        .await
+        .unwrap();
     assert_eq!(content, 4);
 }
