@@ -89,15 +89,21 @@ impl From<sqlx::Error> for Error {
         };
         let constraint = || db.constraint().unwrap_or("unknown").to_owned();
         match db.code().as_deref() {
-            Some("23505") => Error::Conflict { constraint: constraint() },
-            Some("23503") => Error::InvalidReference { constraint: constraint() },
+            Some("23505") => Error::Conflict {
+                constraint: constraint(),
+            },
+            Some("23503") => Error::InvalidReference {
+                constraint: constraint(),
+            },
             Some("23514") => Error::Invalid(ValidationErrors::single(
                 constraint(),
                 "violates a check constraint",
             )),
             // 42501 is insufficient_privilege; row-level security refusing a write ("new row violates
             // row-level security policy") is reported with this code too.
-            Some("42501") => Error::Forbidden { reason: db.message().to_owned() },
+            Some("42501") => Error::Forbidden {
+                reason: db.message().to_owned(),
+            },
             Some("40001") => Error::Retryable { sqlstate: "40001" },
             Some("40P01") => Error::Retryable { sqlstate: "40P01" },
             _ => Error::Database(err),
@@ -141,7 +147,10 @@ impl ValidationErrors {
 
     /// Records a problem with `field`.
     pub fn push(&mut self, field: impl Into<String>, reason: impl Into<Cow<'static, str>>) {
-        self.errors.push(FieldError { field: field.into(), reason: reason.into() });
+        self.errors.push(FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        });
     }
 
     /// Parses `value` with `parse`, recording its problem under `field` on failure.
