@@ -8,14 +8,20 @@
 //! - [`Keyring`]: the AES-256 keys, each with a stable [`KeyId`] and a [`KeyState`]; exactly one
 //!   primary key encrypts, older keys stay readable until rotated away.
 //! - [`Keyring::encrypt`] / [`Keyring::decrypt`]: AES-256-GCM envelopes bound to a [`Binding`].
+//! - [`password`]: Argon2id PHC strings for account passwords.
+//! - [`backup_codes`]: one-time recovery codes and the hashes stored for them.
 //!
 //! Every failure is a [`CryptoError`]; none of them ever carries plaintext or key bytes.
 
+pub mod backup_codes;
 pub mod envelope;
 pub mod keyring;
+pub mod password;
 
+pub use backup_codes::{generate_backup_codes, hash_backup_code};
 pub use envelope::{Binding, key_id_of};
 pub use keyring::{Key, KeyId, KeyState, Keyring};
+pub use password::{PasswordPolicy, hash_password, needs_rehash, verify_password};
 
 /// Everything that can go wrong while encrypting, decrypting, loading keys or hashing passwords.
 ///
@@ -67,7 +73,7 @@ pub enum CryptoError {
     },
 
     /// A password hash could not be computed, or a stored hash is not a valid Argon2 PHC string.
-    /// A merely wrong password is not an error.
+    /// A merely wrong password is not an error: [`verify_password`] returns `Ok(false)`.
     #[error("password hashing failed: {reason}")]
     Password {
         /// What is wrong, e.g. `"stored hash is not a valid PHC string"`.
