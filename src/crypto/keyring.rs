@@ -366,6 +366,13 @@ mod tests {
     }
 
     #[test]
+    fn keyring_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Keyring>();
+        assert_send_sync::<Key>();
+    }
+
+    #[test]
     fn empty_keyring_has_no_primary() {
         assert_eq!(Keyring::new().primary(), Err(CryptoError::NoPrimaryKey));
     }
