@@ -59,6 +59,11 @@ pub enum Error {
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 
+    /// Encrypting or decrypting a secret, loading keys, or hashing a password failed. Never carries
+    /// plaintext or key material; see [`CryptoError`](crate::crypto::CryptoError).
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+
     /// Any other database or connection error.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

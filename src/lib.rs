@@ -14,6 +14,7 @@
 //! | [`users`] | users: model, builder, repository |
 //! | [`brands`] | brands and memberships (roles) |
 //! | [`content`] | content items |
+//! | [`crypto`] | keyring, authenticated envelope bound to its row, Argon2id passwords, backup codes |
 //! | `test_support` | (feature `test-support`) a throwaway PostgreSQL and a fresh database per test |
 //!
 //! The schema lives in `migrations/`, one plain-SQL file per step in dependency order, each saying what
@@ -63,6 +64,7 @@
 
 pub mod brands;
 pub mod content;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod scope;
@@ -72,6 +74,7 @@ mod text_enum;
 pub mod types;
 pub mod users;
 
+pub use crypto::{Binding, CryptoError, Key, KeyId, KeyState, Keyring};
 pub use db::Database;
 pub use error::{Error, FieldError, Result, ValidationErrors};
 pub use scope::{Scope, SystemScope};
