@@ -159,7 +159,10 @@ impl NewBrandBuilder {
         let slug = match &self.slug {
             Some(s) => errors.check("slug", Slug::parse(s)),
             None => Slug::from_title(&self.name).or_else(|| {
-                errors.push("slug", "cannot be derived from the name; give one");
+                // A blank name is already reported; a derived slug is only missing for a valid name.
+                if name.is_some() {
+                    errors.push("slug", "cannot be derived from the name; give one");
+                }
                 None
             }),
         };
