@@ -553,3 +553,397 @@ async fn every_role_sees_and_changes_exactly_what_its_policies_allow() {
         .unwrap();
     assert_eq!(content, 4);
 }
+
+async fn editor_and_admin(p: &PgPool) -> (Fixture, Uuid, Uuid) {
+    let f = fixture(p).await;
+    let editor = f.users.iter().find(|(a, _)| *a == Actor::Editor).unwrap().1;
+    let admin = f.users.iter().find(|(a, _)| *a == Actor::Admin).unwrap().1;
+    (f, editor, admin)
+}
+
+#[tokio::test]
+async fn no_user_can_make_themselves_a_platform_admin() {
+    let test_db = fresh_db().await;
+    let p = pool(&test_db);
+    let (f, editor, _) = editor_and_admin(p).await;
+    let mut scope = test_db
+        .database()
+        .scope(UserId::from_uuid(editor), BrandId::from_uuid(f.a))
+        .await
+        .unwrap();
+    let err = scope
+        .users()
+        .set_platform_admin(UserId::from_uuid(editor), true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    drop(scope);
+    let flag: Option<String> =
+        sqlx::query_scalar("SELECT metadata->>'is_platform_admin' FROM users WHERE id = $1")
+            .bind(editor)
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert_eq!(flag.as_deref(), Some("false"));
+}
+
+#[tokio::test]
+async fn no_editor_can_grant_themselves_a_role() {
+    let test_db = fresh_db().await;
+    let (f, editor, _) = editor_and_admin(pool(&test_db)).await;
+    for brand in [f.a, f.b] {
+        let mut scope = test_db
+            .database()
+            .scope(UserId::from_uuid(editor), BrandId::from_uuid(brand))
+            .await
+            .unwrap();
+        let err = scope
+            .brands()
+            .grant(
+                BrandId::from_uuid(brand),
+                UserId::from_uuid(editor),
+                mixerai_data::brands::BrandRole::Admin,
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Forbidden { .. }),
+            "brand {brand}: {err:?}"
+        );
+    }
+    let role: String = sqlx::query_scalar(
+        "SELECT role FROM user_brand_roles WHERE user_id = $1 AND brand_id = $2",
+    )
+    .bind(editor)
+    .bind(f.a)
+    .fetch_one(pool(&test_db))
+    .await
+    .unwrap();
+    assert_eq!(role, "editor");
+}
+
+#[tokio::test]
+async fn no_admin_can_move_a_row_into_another_brand_or_grant_roles_there() {
+    let test_db = fresh_db().await;
+    let p = pool(&test_db);
+    let (f, _, admin) = editor_and_admin(p).await;
+    let mut scope = test_db
+        .database()
+        .scope(UserId::from_uuid(admin), BrandId::from_uuid(f.a))
+        .await
+        .unwrap();
+    for (sql, what) in [
+        (
+            "UPDATE content SET brand_id = $2 WHERE id = $1",
+            "move content",
+        ),
+        (
+            "UPDATE claims SET brand_id = $2 WHERE brand_id = $3",
+            "move claims",
+        ),
+        (
+            "UPDATE workflows SET brand_ids = ARRAY[$2] WHERE id = $4",
+            "reassign a workflow",
+        ),
+        (
+            "INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($5, $2, 'admin')",
+            "grant in B",
+        ),
+    ] {
+        let r = sqlx::query("SAVEPOINT s").execute(scope.connection()).await;
+        r.unwrap();
+        let err = sqlx::query(sql)
+            .bind(f.content_a)
+            .bind(f.b)
+            .bind(f.a)
+            .bind(f.workflow_a)
+            .bind(admin)
+            .execute(scope.connection())
+            .await
+            .map_err(Error::from)
+            .unwrap_err();
+        assert!(matches!(err, Error::Forbidden { .. }), "{what}: {err:?}");
+        sqlx::query("ROLLBACK TO SAVEPOINT s")
+            .execute(scope.connection())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_application_role_never_reads_password_hashes_or_mfa_material() {
+    let test_db = fresh_db().await;
+    let p = pool(&test_db);
+    let (f, editor, _) = editor_and_admin(p).await;
+    let mut scope = test_db
+        .database()
+        .scope(UserId::from_uuid(editor), BrandId::from_uuid(f.a))
+        .await
+        .unwrap();
+    for column in ["password_hash", "mfa_secret", "mfa_backup_codes"] {
+        sqlx::query("SAVEPOINT s")
+            .execute(scope.connection())
+            .await
+            .unwrap();
+        let err = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {column} FROM users WHERE id = $1"
+        )))
+        .bind(editor)
+        .execute(scope.connection())
+        .await
+        .map_err(Error::from)
+        .unwrap_err();
+        assert!(matches!(err, Error::Forbidden { .. }), "{column}: {err:?}");
+        sqlx::query("ROLLBACK TO SAVEPOINT s")
+            .execute(scope.connection())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn members_see_their_brands_members_and_no_one_else() {
+    let test_db = fresh_db().await;
+    let p = pool(&test_db);
+    let f = fixture(p).await;
+    let viewer = f.users.iter().find(|(a, _)| *a == Actor::Viewer).unwrap().1;
+    let outsider = f
+        .users
+        .iter()
+        .find(|(a, _)| *a == Actor::Outsider)
+        .unwrap()
+        .1;
+    let mut scope = test_db
+        .database()
+        .scope(UserId::from_uuid(viewer), BrandId::from_uuid(f.a))
+        .await
+        .unwrap();
+    let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM users ORDER BY id")
+        .fetch_all(scope.connection())
+        .await
+        .unwrap();
+    let expected: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM user_brand_roles WHERE brand_id = $1 ORDER BY user_id",
+    )
+    .bind(f.a)
+    .fetch_all(p)
+    .await
+    .unwrap();
+    assert_eq!(visible, expected);
+    assert!(!visible.contains(&outsider));
+}
+
+mod property {
+    //! Random brands, users, roles and operations: no operation ever returns or changes a row of a
+    //! brand the acting user has no live role in.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, Copy)]
+    enum Grant {
+        None,
+        Viewer,
+        Editor,
+        Admin,
+        ExpiredAdmin,
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Op {
+        ReadAll,
+        UpdateAll,
+        DeleteAll,
+        InsertInto(usize),
+        ReadOtherBrand(usize),
+    }
+
+    fn grant() -> impl Strategy<Value = Grant> {
+        prop_oneof![
+            Just(Grant::None),
+            Just(Grant::Viewer),
+            Just(Grant::Editor),
+            Just(Grant::Admin),
+            Just(Grant::ExpiredAdmin)
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::ReadAll),
+            Just(Op::UpdateAll),
+            Just(Op::DeleteAll),
+            (0usize..4).prop_map(Op::InsertInto),
+            (0usize..4).prop_map(Op::ReadOtherBrand),
+        ]
+    }
+
+    /// A scenario: brands (2-4), users (2-4), each user's grant per brand, and operations
+    /// (user index, scope brand index, operation).
+    fn scenario() -> impl Strategy<Value = (usize, Vec<Vec<Grant>>, Vec<(usize, usize, Op)>)> {
+        (2usize..=4, 2usize..=4).prop_flat_map(|(brands, users)| {
+            (
+                Just(brands),
+                proptest::collection::vec(proptest::collection::vec(grant(), brands), users),
+                proptest::collection::vec((0..users, 0..brands, op()), 1..12),
+            )
+        })
+    }
+
+    fn live(g: Grant) -> u8 {
+        match g {
+            Grant::Viewer => 1,
+            Grant::Editor => 2,
+            Grant::Admin => 3,
+            Grant::None | Grant::ExpiredAdmin => 0,
+        }
+    }
+
+    async fn snapshot(p: &PgPool) -> Vec<(Uuid, Uuid, String)> {
+        sqlx::query_as("SELECT id, brand_id, title FROM content ORDER BY id")
+            .fetch_all(p)
+            .await
+            .unwrap()
+    }
+
+    async fn check(brand_count: usize, grants: Vec<Vec<Grant>>, ops: Vec<(usize, usize, Op)>) {
+        let test_db = fresh_db().await;
+        let p = pool(&test_db).clone();
+        let owner = user(&p, "owner", false).await;
+        let mut brands = Vec::new();
+        for i in 0..brand_count {
+            let b: Uuid = sqlx::query_scalar(
+                "INSERT INTO brands (name, slug, country, language, created_by) VALUES ($1, $1, 'GB', 'en', $2) RETURNING id",
+            )
+            .bind(format!("b{i}"))
+            .bind(owner)
+            .fetch_one(&p)
+            .await
+            .unwrap();
+            for j in 0..3 {
+                sqlx::query("INSERT INTO content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'a', 'seed', $2, $3, $3)")
+                    .bind(b)
+                    .bind(format!("seed-{j}"))
+                    .bind(owner)
+                    .execute(&p)
+                    .await
+                    .unwrap();
+            }
+            brands.push(b);
+        }
+        let mut users = Vec::new();
+        for (u, per_brand) in grants.iter().enumerate() {
+            let id = user(&p, &format!("u{u}"), false).await;
+            for (b, g) in per_brand.iter().enumerate() {
+                let (r, expired) = match g {
+                    Grant::None => continue,
+                    Grant::Viewer => ("viewer", false),
+                    Grant::Editor => ("editor", false),
+                    Grant::Admin => ("admin", false),
+                    Grant::ExpiredAdmin => ("admin", true),
+                };
+                role(&p, id, brands[b], r, expired).await;
+            }
+            users.push(id);
+        }
+        for (n, (u, b, op)) in ops.into_iter().enumerate() {
+            let level = live(grants[u][b]);
+            let before = snapshot(&p).await;
+            let mut scope = test_db
+                .database()
+                .scope(UserId::from_uuid(users[u]), BrandId::from_uuid(brands[b]))
+                .await
+                .unwrap();
+            match op {
+                Op::ReadAll | Op::ReadOtherBrand(_) => {
+                    let target = match op {
+                        Op::ReadOtherBrand(o) => brands[o % brand_count],
+                        _ => brands[b],
+                    };
+                    let rows: Vec<Uuid> = sqlx::query_scalar(
+                        "SELECT brand_id FROM content WHERE brand_id = $1 OR $1 IS NOT NULL",
+                    )
+                    .bind(target)
+                    .fetch_all(scope.connection())
+                    .await
+                    .unwrap();
+                    assert!(
+                        rows.iter().all(|r| *r == brands[b]),
+                        "op {n}: read a row of another brand"
+                    );
+                    assert!(
+                        level >= 1 || rows.is_empty(),
+                        "op {n}: read without a live role"
+                    );
+                }
+                Op::UpdateAll => {
+                    let r = sqlx::query("UPDATE content SET title = $1")
+                        .bind(format!("op{n}"))
+                        .execute(scope.connection())
+                        .await
+                        .unwrap();
+                    assert!(
+                        level >= 2 || r.rows_affected() == 0,
+                        "op {n}: updated without write role"
+                    );
+                }
+                Op::DeleteAll => {
+                    let r = sqlx::query("DELETE FROM content")
+                        .execute(scope.connection())
+                        .await
+                        .unwrap();
+                    assert!(
+                        level >= 2 || r.rows_affected() == 0,
+                        "op {n}: deleted without write role"
+                    );
+                }
+                Op::InsertInto(o) => {
+                    let target = brands[o % brand_count];
+                    let r = sqlx::query("INSERT INTO content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'a', 'ins', $2, $3, $3)")
+                        .bind(target)
+                        .bind(format!("op-{n}"))
+                        .bind(users[u])
+                        .execute(scope.connection())
+                        .await
+                        .map_err(Error::from);
+                    match r {
+                        Ok(_) => assert!(
+                            target == brands[b] && level >= 2,
+                            "op {n}: inserted where not allowed"
+                        ),
+                        Err(Error::Forbidden { .. }) => assert!(
+                            target != brands[b] || level < 2,
+                            "op {n}: refused an allowed insert"
+                        ),
+                        Err(e) => panic!("op {n}: {e:?}"),
+                    }
+                }
+            }
+            scope.commit().await.unwrap();
+            // Whatever changed belongs to the scope's brand, and only a writer changed anything.
+            let after = snapshot(&p).await;
+            let changed: Vec<_> = after
+                .iter()
+                .filter(|r| !before.contains(r))
+                .chain(before.iter().filter(|r| !after.contains(r)))
+                .collect();
+            for (_, brand, _) in &changed {
+                assert_eq!(*brand, brands[b], "op {n}: changed a row of another brand");
+                assert!(
+                    level >= 2,
+                    "op {n}: changed a row without a live write role"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn no_operation_touches_a_brand_without_a_live_role((brands, grants, ops) in scenario()) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(check(brands, grants, ops));
+        }
+    }
+}
