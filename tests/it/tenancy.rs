@@ -779,9 +779,11 @@ mod property {
         ]
     }
 
-    /// A scenario: brands (2-4), users (2-4), each user's grant per brand, and operations
-    /// (user index, scope brand index, operation).
-    fn scenario() -> impl Strategy<Value = (usize, Vec<Vec<Grant>>, Vec<(usize, usize, Op)>)> {
+    /// Brand count, each user's grant per brand, and operations (user index, scope brand index, op).
+    type Scenario = (usize, Vec<Vec<Grant>>, Vec<(usize, usize, Op)>);
+
+    /// A scenario of 2-4 brands and 2-4 users.
+    fn scenario() -> impl Strategy<Value = Scenario> {
         (2usize..=4, 2usize..=4).prop_flat_map(|(brands, users)| {
             (
                 Just(brands),
