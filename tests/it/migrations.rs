@@ -145,3 +145,31 @@ async fn psql_in_file_name_order_builds_the_same_schema_as_migrate() {
     );
     assert_eq!(a, b);
 }
+
+#[tokio::test]
+async fn two_databases_of_one_cluster_migrate_at_once() {
+    // mixerai_app is cluster-wide: both migrations find it, or race to create it, and both succeed.
+    let server = TestServer::global().await.unwrap();
+    let (a, b) = (
+        server.empty_database().await.unwrap(),
+        server.empty_database().await.unwrap(),
+    );
+    let (ra, rb) = tokio::join!(a.database().migrate(), b.database().migrate());
+    ra.unwrap();
+    rb.unwrap();
+    for db in [&a, &b] {
+        let member: bool =
+            sqlx::query_scalar("SELECT pg_has_role(current_user, 'mixerai_app', 'MEMBER')")
+                .fetch_one(db.database().pool())
+                .await
+                .unwrap();
+        assert!(member);
+    }
+    let (login, superuser, bypass): (bool, bool, bool) = sqlx::query_as(
+        "SELECT rolcanlogin, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'mixerai_app'",
+    )
+    .fetch_one(a.database().pool())
+    .await
+    .unwrap();
+    assert_eq!((login, superuser, bypass), (false, false, false));
+}
