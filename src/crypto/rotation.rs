@@ -119,7 +119,11 @@ impl ReEncryption {
     /// [`crate::Error::Crypto`] with [`CryptoError::NoPrimaryKey`] if the keyring has no primary key;
     /// database errors (the batch is then rolled back). A value that fails to decrypt is not an error:
     /// see [`BatchReport::failed`].
-    pub async fn run_batch(pool: &PgPool, keyring: &Keyring, batch_size: u32) -> Result<BatchReport> {
+    pub async fn run_batch(
+        pool: &PgPool,
+        keyring: &Keyring,
+        batch_size: u32,
+    ) -> Result<BatchReport> {
         Self::batch(pool, keyring, batch_size, &[]).await
     }
 
