@@ -55,6 +55,10 @@ pub enum Error {
         sqlstate: &'static str,
     },
 
+    /// The user has no second factor to read: MFA is not enabled.
+    #[error("multi-factor authentication is not enabled for this user")]
+    MfaNotEnabled,
+
     /// A migration failed or the database holds migrations this build does not know.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -11,10 +11,10 @@
 //! | [`scope`] | [`Scope`] (one user inside one brand, under row-level security) and [`SystemScope`] |
 //! | [`error`] | [`Error`], one enum with SQLSTATEs mapped to meaning, and [`ValidationErrors`] |
 //! | [`types`] | value types parsed once at the edge ([`types::Email`], [`types::Slug`], ISO codes, ...) and typed ids |
-//! | [`users`] | users: model, builder, repository |
+//! | [`users`] | users: model, builder, repository; passwords, sign-in with lockout, MFA secret and backup codes (system scope only) |
 //! | [`brands`] | brands and memberships (roles) |
 //! | [`content`] | content items |
-//! | [`crypto`] | keyring, authenticated envelope bound to its row, Argon2id passwords, backup codes |
+//! | [`crypto`] | keyring, authenticated envelope bound to its row, Argon2id passwords, backup codes, the key-rotation job ([`crypto::rotation`]) |
 //! | `test_support` | (feature `test-support`) a throwaway PostgreSQL and a fresh database per test |
 //!
 //! The schema lives in `migrations/`, one plain-SQL file per step in dependency order, each saying what

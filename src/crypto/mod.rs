@@ -10,6 +10,7 @@
 //! - [`Keyring::encrypt`] / [`Keyring::decrypt`]: AES-256-GCM envelopes bound to a [`Binding`].
 //! - [`password`]: Argon2id PHC strings for account passwords.
 //! - [`backup_codes`]: one-time recovery codes and the hashes stored for them.
+//! - [`rotation`]: the job that re-encrypts stored values under the primary key after a rotation.
 //!
 //! Every failure is a [`CryptoError`]; none of them ever carries plaintext or key bytes.
 
@@ -17,6 +18,7 @@ pub mod backup_codes;
 pub mod envelope;
 pub mod keyring;
 pub mod password;
+pub mod rotation;
 
 pub use backup_codes::{generate_backup_codes, hash_backup_code};
 pub use envelope::{Binding, key_id_of};

@@ -11,6 +11,10 @@ use sqlx::PgConnection;
 use crate::types::{Email, LanguageCode, Timezone, UserId, http_url, non_blank, text};
 use crate::{Error, Result, ValidationErrors};
 
+mod auth;
+
+pub use auth::{LockoutPolicy, LoginOutcome, mfa_secret_binding};
+
 /// A user as the application sees it: no password hash, no MFA material.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct User {

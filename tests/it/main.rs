@@ -2,6 +2,7 @@
 
 mod support;
 
+mod crypto;
 mod errata;
 mod errors;
 mod migrations;
