@@ -5,4 +5,5 @@ mod support;
 mod errata;
 mod errors;
 mod migrations;
+mod pooling;
 mod scope;
