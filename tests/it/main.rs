@@ -5,5 +5,6 @@ mod support;
 mod errata;
 mod errors;
 mod migrations;
+mod pgbouncer;
 mod pooling;
 mod scope;
