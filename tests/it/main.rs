@@ -6,5 +6,6 @@ mod errata;
 mod errors;
 mod migrations;
 mod pgbouncer;
+mod plans;
 mod pooling;
 mod scope;
