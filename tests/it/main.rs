@@ -6,5 +6,8 @@ mod crypto;
 mod errata;
 mod errors;
 mod migrations;
+mod pgbouncer;
+mod plans;
+mod pooling;
 mod scope;
 mod tenancy;
