@@ -12,24 +12,17 @@
 
 use mixerai_data::crypto::rotation::{self, ReEncryption};
 use mixerai_data::users::NewUser;
-use mixerai_data::{Database, Key, KeyId, KeyState, Keyring, Result};
+use mixerai_data::{Key, KeyId, KeyState, Keyring, Result};
 use secrecy::ExposeSecret;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let _throwaway;
-    let db = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Database::connect(&url).await?,
-        _ => {
-            let server = mixerai_data::test_support::TestServer::global().await?;
-            _throwaway = server.empty_database().await?;
-            println!(
-                "started a throwaway PostgreSQL, database {}",
-                _throwaway.name()
-            );
-            _throwaway.database().clone()
-        }
-    };
+    // With DATABASE_URL, that database; otherwise a throwaway server started from the installed
+    // PostgreSQL binaries, with a fresh database (deleted when this process exits).
+    let (db, throwaway) = mixerai_data::test_support::database_from_env_or_throwaway().await?;
+    if let Some(t) = &throwaway {
+        println!("started a throwaway PostgreSQL, database {}", t.name());
+    }
     db.migrate().await?;
     println!("migrated");
 

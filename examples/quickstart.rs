@@ -5,28 +5,19 @@
 //! DATABASE_URL=postgres://... cargo run --example quickstart   # uses that database
 //! ```
 
+use mixerai_data::Result;
 use mixerai_data::brands::{BrandRole, NewBrand};
 use mixerai_data::content::NewContent;
 use mixerai_data::users::NewUser;
-use mixerai_data::{Database, Result};
 
 #[tokio::main]
 async fn main() -> Result<()> {
     // With DATABASE_URL, that database; otherwise a throwaway server started from the installed
     // PostgreSQL binaries, with a fresh database (deleted when this process exits).
-    let _throwaway;
-    let db = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Database::connect(&url).await?,
-        _ => {
-            let server = mixerai_data::test_support::TestServer::global().await?;
-            _throwaway = server.empty_database().await?;
-            println!(
-                "started a throwaway PostgreSQL, database {}",
-                _throwaway.name()
-            );
-            _throwaway.database().clone()
-        }
-    };
+    let (db, throwaway) = mixerai_data::test_support::database_from_env_or_throwaway().await?;
+    if let Some(t) = &throwaway {
+        println!("started a throwaway PostgreSQL, database {}", t.name());
+    }
     db.migrate().await?;
     println!("migrated");
 

@@ -147,6 +147,19 @@ impl TestServer {
     }
 }
 
+/// The database an example or a local tool should use: `$DATABASE_URL`'s when set, otherwise a fresh,
+/// empty database on a throwaway server (kept alive by the returned [`TestDatabase`]; it disappears when
+/// the process exits). Migrations are left to the caller, as in production.
+pub async fn database_from_env_or_throwaway() -> Result<(Database, Option<TestDatabase>)> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Ok((Database::connect(&url).await?, None)),
+        _ => {
+            let throwaway = TestServer::global().await?.empty_database().await?;
+            Ok((throwaway.database().clone(), Some(throwaway)))
+        }
+    }
+}
+
 /// One test's own database. Dropping it drops the database on a shared (`DATABASE_URL`) server; a
 /// throwaway server is deleted whole when the process exits.
 #[derive(Debug)]
