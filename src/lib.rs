@@ -62,21 +62,27 @@
 
 #![warn(missing_docs)]
 
+pub mod ai;
 pub mod brands;
+pub mod claims;
 pub mod content;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod page;
 pub mod scope;
+pub mod templates;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod text_enum;
 pub mod types;
 pub mod users;
+pub mod workflows;
 
 pub use crypto::{Binding, CryptoError, Key, KeyId, KeyState, Keyring};
 pub use db::Database;
 pub use error::{Error, FieldError, Result, ValidationErrors};
+pub use page::{Cursor, Page, PageRequest};
 pub use scope::{Scope, SystemScope};
 pub use types::{
     AiGenerationId, BrandId, ClaimId, ContentId, CountryCode, CurrencyCode, Email, EventId,

@@ -3,10 +3,14 @@
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::Result;
+use crate::ai::AiGenerationRepo;
 use crate::brands::BrandRepo;
+use crate::claims::ClaimRepo;
 use crate::content::ContentRepo;
+use crate::templates::TemplateRepo;
 use crate::types::{BrandId, UserId};
 use crate::users::UserRepo;
+use crate::workflows::WorkflowRepo;
 
 /// A tenant scope: one transaction acting as one user inside one brand.
 ///
@@ -81,6 +85,26 @@ impl Scope {
     /// The scope's brand's content.
     pub fn content(&mut self) -> ContentRepo<'_> {
         ContentRepo::new(self)
+    }
+
+    /// The content templates assigned to the scope's brand.
+    pub fn templates(&mut self) -> TemplateRepo<'_> {
+        TemplateRepo::new(self)
+    }
+
+    /// The workflow definitions assigned to the scope's brand.
+    pub fn workflows(&mut self) -> WorkflowRepo<'_> {
+        WorkflowRepo::new(self)
+    }
+
+    /// The scope's brand's claims.
+    pub fn claims(&mut self) -> ClaimRepo<'_> {
+        ClaimRepo::new(self)
+    }
+
+    /// The scope's brand's AI generations and usage.
+    pub fn ai(&mut self) -> AiGenerationRepo<'_> {
+        AiGenerationRepo::new(self)
     }
 
     /// The scope's connection, for the host's own queries inside the scope (they run as

@@ -2,6 +2,10 @@
 
 mod support;
 
+mod ai;
+mod brands;
+mod claims;
+mod content;
 mod crypto;
 mod errata;
 mod errors;
@@ -10,4 +14,7 @@ mod pgbouncer;
 mod plans;
 mod pooling;
 mod scope;
+mod templates;
 mod tenancy;
+mod users;
+mod workflows;
