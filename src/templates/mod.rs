@@ -190,6 +190,16 @@ impl NewTemplate {
             ..NewTemplateBuilder::default()
         }
     }
+
+    /// The display name.
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    /// The field definitions, as they will be stored.
+    pub fn fields(&self) -> &[TemplateField] {
+        &self.def.fields
+    }
 }
 
 /// Raw input for a [`NewTemplate`].
