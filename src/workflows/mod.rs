@@ -471,6 +471,16 @@ impl NewWorkflow {
             ..NewWorkflowBuilder::default()
         }
     }
+
+    /// The steps, as they will be stored.
+    pub fn steps(&self) -> &[WorkflowStep] {
+        &self.def.steps
+    }
+
+    /// The transitions, as they will be stored.
+    pub fn transitions(&self) -> &[WorkflowTransition] {
+        &self.def.transitions
+    }
 }
 
 /// Raw input for a [`NewWorkflow`].
