@@ -76,25 +76,17 @@ pub(crate) fn check_value(
                 errors.push(path, format!("must be at most {max}"));
             }
         }
-        FieldType::Date => {
-            if as_date(value).is_none() {
-                errors.push(path, "must be a date (YYYY-MM-DD)");
-            }
+        FieldType::Date if as_date(value).is_none() => {
+            errors.push(path, "must be a date (YYYY-MM-DD)");
         }
-        FieldType::DateTime => {
-            if as_datetime(value).is_none() {
-                errors.push(path, "must be a date and time (RFC 3339, with offset)");
-            }
+        FieldType::DateTime if as_datetime(value).is_none() => {
+            errors.push(path, "must be a date and time (RFC 3339, with offset)");
         }
-        FieldType::Boolean => {
-            if !value.is_boolean() {
-                errors.push(path, "must be true or false");
-            }
+        FieldType::Boolean if !value.is_boolean() => {
+            errors.push(path, "must be true or false");
         }
-        FieldType::Select => {
-            if !rules.options.as_deref().unwrap_or_default().contains(value) {
-                errors.push(path, "is not one of the options");
-            }
+        FieldType::Select if !rules.options.as_deref().unwrap_or_default().contains(value) => {
+            errors.push(path, "is not one of the options");
         }
         FieldType::MultiSelect => {
             let Some(items) = value.as_array() else {
@@ -127,7 +119,7 @@ pub(crate) fn check_value(
                 Value::Object(o) => o.get("url").and_then(Value::as_str),
                 _ => None,
             };
-            if !url.is_some_and(|u| http_url(u).is_ok()) {
+            if url.is_none_or(|u| http_url(u).is_err()) {
                 errors.push(
                     path,
                     "must be an http(s) URL or an object with one as `url`",
@@ -137,7 +129,7 @@ pub(crate) fn check_value(
                 super::field::check_json(errors, path, value);
             }
         }
-        // Textual types returned above.
+        // Textual types returned above; the guarded arms above passed.
         _ => {}
     }
 }

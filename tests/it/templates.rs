@@ -284,7 +284,7 @@ async fn lists_page_newest_first_and_filter_by_content_type_and_activity() {
         }
     }
     let mut expected: Vec<_> = made.iter().map(|t| (t.created_at, t.id)).collect();
-    expected.sort_by(|x, y| (y.0, y.1.as_uuid()).cmp(&(x.0, x.1.as_uuid())));
+    expected.sort_by_key(|k| std::cmp::Reverse((k.0, k.1.as_uuid())));
     assert_eq!(seen, expected);
 
     let names = |items: Vec<mixerai_data::templates::Template>| {

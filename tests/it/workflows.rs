@@ -566,7 +566,7 @@ async fn lists_page_newest_first_and_filter_by_content_type_and_activity() {
         }
     }
     let mut expected = made.clone();
-    expected.sort_by(|x, y| (y.created_at, y.id.as_uuid()).cmp(&(x.created_at, x.id.as_uuid())));
+    expected.sort_by_key(|w| std::cmp::Reverse((w.created_at, w.id.as_uuid())));
     assert_eq!(seen, expected.iter().map(|w| w.id).collect::<Vec<_>>());
 
     let names = |items: Vec<mixerai_data::workflows::Workflow>| {
