@@ -508,7 +508,7 @@ pub(crate) fn check_rules(
 ) {
     let find = |name: &str| fields.iter().find(|f| f.name == name);
     for (i, rule) in rules.iter().enumerate() {
-        let at = |what: &str| format!("validationRules[{i}].{what}");
+        let at = |what: &str| format!("validation_rules[{i}].{what}");
         let message = match rule {
             ValidationRule::AtLeastOne {
                 fields: names,

@@ -10,12 +10,15 @@
 //!   what is stored is what an editor was shown. Conditions may not form a cycle.
 //! - **Unknown keys** in content `fields` are refused: a typo must not be stored silently.
 //! - **Required** means present, not `null`, not blank text and not an empty list. Defaults are not
-//!   filled in by `validate`; the caller decides whether to apply `defaultValue` first.
+//!   filled in by `validate`; [`Template::apply_defaults`] does that when the caller wants it.
 //! - **Template-wide rules** ([`ValidationRule`]): at least one of, all or none of, and ordered pairs of
 //!   number/date fields. Stored as a JSON array (erratum W9).
 //! - **Brands**: a template is created for the scope's brand, optionally shared with more brands;
 //!   under row-level security only a platform admin may write a shared one (0013). An empty
 //!   `content_types` list means the template fits every content type.
+//! - **Error paths** name columns as the table does (`name`, `validation_rules[0]`, `content_types[1]`)
+//!   and keys inside the JSON documents as they are stored (`fields[2].helpText`); content problems
+//!   are under `fields.<name>`.
 //! - There is no unique key on templates (two may share a name), so no duplicate error exists.
 
 mod field;
@@ -108,6 +111,14 @@ impl Template {
         validate::validate(&self.fields, &self.validation_rules, fields).into_result()
     }
 
+    /// Fills in the `defaultValue` of every visible field that `fields` leaves out (or sets to `null`),
+    /// as a form would before an editor types: a default that changes which fields are visible is
+    /// applied before the fields it shows or hides. Call it before [`Template::validate`] when
+    /// defaults should count; `validate` itself never applies them.
+    pub fn apply_defaults(&self, fields: &mut Map<String, Value>) {
+        validate::apply_defaults(&self.fields, fields);
+    }
+
     /// Whether the template fits content of this type (an empty list fits every type).
     pub fn fits(&self, content_type: &str) -> bool {
         self.content_types.is_empty() || self.content_types.iter().any(|t| t == content_type)
@@ -149,7 +160,7 @@ impl Definition {
         }
         check_fields(&mut errors, "fields", &self.fields);
         for (k, v) in &self.ai_prompts {
-            let at = format!("aiPrompts.{k}");
+            let at = format!("ai_prompts.{k}");
             errors.check(&at, non_blank(k, 100));
             errors.check(&at, no_nul(v));
         }

@@ -386,6 +386,56 @@ fn template_wide_rules_report_each_field_concerned() {
     );
 }
 
+#[test]
+fn defaults_fill_visible_fields_level_by_level_and_never_hidden_ones() {
+    let cond = |field: &str, op, value| {
+        Some(Condition {
+            field: field.into(),
+            operator: op,
+            value,
+        })
+    };
+    let t = template(
+        vec![
+            TemplateField {
+                default_value: Some(json!("video")),
+                ..with(
+                    field("kind", FieldType::Select),
+                    opts(&[json!("video"), json!("text")]),
+                )
+            },
+            // Shown while kind is unset; kind's default hides it, so it gets no default.
+            TemplateField {
+                default_value: Some(json!("Describe it")),
+                conditional: cond("kind", ConditionOperator::IsNotSet, Value::Null),
+                ..field("summary", FieldType::Text)
+            },
+            TemplateField {
+                required: true,
+                default_value: Some(json!(true)),
+                conditional: cond("kind", ConditionOperator::Equals, json!("video")),
+                ..field("autoplay", FieldType::Boolean)
+            },
+            TemplateField {
+                default_value: Some(json!(3)),
+                ..field("rating", FieldType::Number)
+            },
+        ],
+        vec![],
+    );
+    let mut values = obj(json!({"rating": 5, "summary": null}));
+    t.apply_defaults(&mut values);
+    assert_eq!(
+        Value::Object(values.clone()),
+        json!({"kind": "video", "autoplay": true, "rating": 5, "summary": null})
+    );
+    assert_eq!(t.validate(&values), Ok(()));
+    // Given values win; a hidden field gets nothing.
+    let mut values = obj(json!({"kind": "text"}));
+    t.apply_defaults(&mut values);
+    assert_eq!(Value::Object(values), json!({"kind": "text", "rating": 3}));
+}
+
 // ---- builder --------------------------------------------------------------------------------
 
 fn valid_builder() -> NewTemplateBuilder {
@@ -480,8 +530,8 @@ fn the_builder_reports_every_problem_at_once() {
         "fields[6].validation.options",
         "fields[7].defaultValue",
         "fields[8].conditional.field",
-        "validationRules[0].fields",
-        "validationRules[0].fields[0]",
+        "validation_rules[0].fields",
+        "validation_rules[0].fields[0]",
         "content_types[1]",
     ];
     expected.sort();
@@ -578,8 +628,8 @@ fn ordered_rules_need_two_comparable_fields_of_one_type() {
         })
         .build()
         .unwrap_err();
-    assert!(err.get("validationRules[0].upper").is_some(), "{err}");
-    assert!(err.get("validationRules[0].message").is_some(), "{err}");
+    assert!(err.get("validation_rules[0].upper").is_some(), "{err}");
+    assert!(err.get("validation_rules[0].message").is_some(), "{err}");
 }
 
 #[test]
@@ -678,9 +728,27 @@ proptest! {
     ) {
         let t = template(fields, vec![]);
         let values: Map<String, Value> = values.into_iter().collect();
-        if let Err(report) = t.validate(&values) {
-            prop_assert!(!report.is_empty());
-            prop_assert!(report.errors().iter().all(|e| e.field.starts_with("fields")));
+        let mut with_defaults = values.clone();
+        t.apply_defaults(&mut with_defaults);
+        prop_assert!(values.iter().all(|(k, v)| with_defaults.get(k) == Some(v)), "defaults never overwrite");
+        match t.validate(&values) {
+            Ok(()) => prop_assert!(values.keys().all(|k| t.fields.iter().any(|f| &f.name == k))),
+            Err(report) => {
+                prop_assert!(!report.is_empty());
+                for e in report.errors() {
+                    // Every path names a key of the content or a field of the template.
+                    let name = e.field.strip_prefix("fields.").expect("fields. prefix");
+                    let name = name.split('[').next().unwrap_or(name);
+                    prop_assert!(
+                        values.contains_key(name) || t.fields.iter().any(|f| f.name == name),
+                        "{} names nothing", e.field
+                    );
+                }
+                for k in values.keys().filter(|k| !t.fields.iter().any(|f| &f.name == *k)) {
+                    let unknown = report.errors().iter().filter(|e| e.field == format!("fields.{k}")).count();
+                    prop_assert_eq!(unknown, 1, "unknown key {} reported once", k);
+                }
+            }
         }
     }
 

@@ -210,6 +210,46 @@ fn is_given(value: Option<&Value>) -> bool {
     }
 }
 
+/// See [`Template::apply_defaults`](super::Template::apply_defaults).
+pub(crate) fn apply_defaults(fields: &[TemplateField], values: &mut Map<String, Value>) {
+    // A field's visibility depends only on the fields above it in its chain of conditions, so
+    // settling the fields level by level (no condition first, then those tested on them, ...) never
+    // gives a default to a field that a later default hides.
+    let by_name: HashMap<&str, &TemplateField> =
+        fields.iter().map(|f| (f.name.as_str(), f)).collect();
+    let depth = |f: &TemplateField| {
+        let mut d = 0;
+        let mut next = f.conditional.as_ref().map(|c| c.field.as_str());
+        while let Some(name) = next {
+            d += 1;
+            if d > fields.len() {
+                break; // a cycle, which the builder refuses
+            }
+            next = by_name
+                .get(name)
+                .and_then(|g| g.conditional.as_ref())
+                .map(|c| c.field.as_str());
+        }
+        d
+    };
+    let depths: Vec<usize> = fields.iter().map(depth).collect();
+    let deepest = depths.iter().copied().max().unwrap_or(0);
+    for level in 0..=deepest {
+        let visible = visibility(fields, values);
+        let mut defaults = Vec::new();
+        for (f, d) in fields.iter().zip(&depths) {
+            if *d == level
+                && present(values, &f.name).is_none()
+                && visible.get(f.name.as_str()).copied().unwrap_or(false)
+                && let Some(v) = &f.default_value
+            {
+                defaults.push((f.name.clone(), v.clone()));
+            }
+        }
+        values.extend(defaults);
+    }
+}
+
 /// See [`Template::validate`](super::Template::validate).
 pub(crate) fn validate(
     fields: &[TemplateField],

@@ -386,7 +386,7 @@ async fn an_invalid_patch_reports_every_problem_and_writes_nothing() {
     paths.sort();
     assert_eq!(
         paths,
-        ["category", "name", "validationRules[0].fields[1]"],
+        ["category", "name", "validation_rules[0].fields[1]"],
         "{report}"
     );
     assert_eq!(scope.templates().get(created.id).await.unwrap(), created);
