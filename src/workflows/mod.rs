@@ -30,6 +30,36 @@ use crate::text_enum::text_enum;
 use crate::types::{BrandId, UserId, WorkflowId, no_nul, non_blank};
 use crate::{Error, Result, Scope, ValidationErrors};
 
+/// The id of a step inside a workflow's `steps` (what `content.current_step_id` holds). Not a row id:
+/// steps live in the workflow's JSON, so no foreign key checks it; the builder checks every reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StepId(Uuid);
+
+impl StepId {
+    /// A new random (v4) id.
+    #[allow(clippy::new_without_default)] // like the row ids: no accidental default id
+    pub fn new() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// Wraps a UUID known to identify a step.
+    pub const fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// The UUID.
+    pub const fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl std::fmt::Display for StepId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// How a workflow moves through its steps (`workflows.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WorkflowType {
@@ -104,7 +134,7 @@ text_enum!(StepAction {
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowStep {
     /// Unique in the workflow; content points at it with `current_step_id`.
-    pub id: Uuid,
+    pub id: StepId,
     /// Display name (at most 255 characters).
     pub name: String,
     /// What the step is for.
@@ -146,7 +176,7 @@ impl WorkflowStep {
     /// struct update syntax.
     pub fn new(name: impl Into<String>, step_type: StepType, order: i32) -> Self {
         Self {
-            id: Uuid::new_v4(),
+            id: StepId::new(),
             name: name.into(),
             step_type,
             assignment_type: AssignmentType::Role,
@@ -168,9 +198,9 @@ impl WorkflowStep {
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowTransition {
     /// The step left.
-    pub from: Uuid,
+    pub from: StepId,
     /// The step entered.
-    pub to: Uuid,
+    pub to: StepId,
     /// The action that takes it; any when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on: Option<StepAction>,
@@ -205,7 +235,7 @@ text_enum!(EscalationAction {
 pub struct EscalationRule {
     /// The step it watches; every step when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step_id: Option<Uuid>,
+    pub step_id: Option<StepId>,
     /// Hours in the step before it fires.
     pub after_hours: i32,
     /// What it does.
@@ -340,7 +370,7 @@ impl Definition {
             if self.steps[..i].iter().any(|o| o.id == s.id) {
                 errors.push(at("id"), "is used by another step");
             }
-            if s.id.is_nil() {
+            if s.id.as_uuid().is_nil() {
                 errors.push(at("id"), "must not be the nil UUID");
             }
             errors.check(&at("name"), non_blank(&s.name, 255));
@@ -384,7 +414,7 @@ impl Definition {
             }
         }
 
-        let step_exists = |id: &Uuid| self.steps.iter().any(|s| &s.id == id);
+        let step_exists = |id: &StepId| self.steps.iter().any(|s| &s.id == id);
         for (i, t) in self.transitions.iter().enumerate() {
             let at = |what: &str| format!("transitions[{i}].{what}");
             if !step_exists(&t.from) {

@@ -64,7 +64,7 @@ fn the_builder_reports_every_problem_at_once() {
         require_all_approvals: true,
         ..WorkflowStep::new("Notify", StepType::Notification, 3)
     };
-    let ghost = Uuid::new_v4();
+    let ghost = StepId::new();
     let err = NewWorkflow::builder()
         .name("")
         .step(a.clone())
@@ -231,7 +231,7 @@ proptest! {
         ty in prop::sample::select(WorkflowType::ALL.to_vec()),
         default: bool,
     ) {
-        let id = |i: usize| steps.get(i).map(|s| s.id).unwrap_or_else(Uuid::new_v4);
+        let id = |i: usize| steps.get(i).map(|s| s.id).unwrap_or_else(StepId::new);
         let mut b = NewWorkflow::builder().name("W").workflow_type(ty).default_for_types(default);
         for (from, to) in &links {
             b = b.transition(WorkflowTransition { from: id(*from), to: id(*to), on: None, condition: None });
