@@ -91,7 +91,8 @@ CREATE TRIGGER content_search_update AFTER UPDATE ON content FOR EACH ROW
 -- at most `max_rows`. Nothing at all for a caller who may not read the brand, or without a brand context.
 CREATE FUNCTION content_search_ids(query tsquery, max_rows integer)
     RETURNS TABLE (id uuid, rank real)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    -- A page of hits, not the default guess of 1000: so the caller's join reads content by key.
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 20
     SET search_path = pg_catalog, public, pg_temp
     AS $$
 DECLARE
