@@ -21,7 +21,7 @@
 //!   [`SeoMetadata::MAX_DESCRIPTION_CHARS`] (160), at most 20 keywords of 100 characters; `og_image` and
 //!   `canonical_url` are absolute http(s) URLs.
 //! - **Search** ([`ContentRepo::search`]) reads `websearch_to_tsquery('english', …)` (quotes for phrases,
-//!   `or`, `-word`) and returns the best [`MAX_PAGE_LIMIT`](crate::page::MAX_PAGE_LIMIT) matches at most,
+//!   `or`, `-word`) and returns the best [`MAX_PAGE_LIMIT`] matches at most,
 //!   ranked by `ts_rank` then id: a capped top list, not a paginated one (a ranking shifts as items are
 //!   edited, so a cursor into it would not be stable). It keeps the GIN index under row-level security
 //!   through `content_search_ids()` (migration 0016 says how), and reads the rows from `content` under
@@ -887,5 +887,119 @@ impl<'s> ContentRepo<'s> {
             .bind(limit)
             .fetch_all(self.conn())
             .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn tags_are_trimmed_lowercased_and_deduplicated_categories_keep_case() {
+        let new = NewContent::builder()
+            .content_type("article")
+            .title("T")
+            .tag(" Food ")
+            .tag("food")
+            .tag("FOOD")
+            .tag("Drink")
+            .category("Recipes")
+            .category("recipes")
+            .category(" Recipes")
+            .build()
+            .unwrap();
+        assert_eq!(new.tags, ["food", "drink"]);
+        assert_eq!(new.categories, ["Recipes", "recipes"]);
+    }
+
+    #[test]
+    fn too_many_labels_and_keywords_are_refused() {
+        let mut b = NewContent::builder().content_type("article").title("T");
+        for i in 0..=MAX_LABELS {
+            b = b.tag(format!("t{i}"));
+        }
+        let seo = SeoMetadata {
+            keywords: (0..21).map(|i| format!("k{i}")).collect(),
+            ..Default::default()
+        };
+        let err = b.seo(seo.clone()).build().unwrap_err();
+        assert_eq!(err.get("tags").unwrap().reason, "at most 50 entries");
+        assert_eq!(
+            err.get("metadata.keywords").unwrap().reason,
+            "at most 20 keywords"
+        );
+        assert!(seo.validate().is_err());
+        assert!(SeoMetadata::default().validate().is_ok());
+    }
+
+    #[test]
+    fn seo_limits_are_sixty_and_one_hundred_sixty_characters() {
+        let ok = SeoMetadata {
+            meta_title: Some("é".repeat(60)),
+            meta_description: Some("d".repeat(160)),
+            og_image: Some("https://cdn.example.com/a.png".into()),
+            canonical_url: Some("http://example.com/a?b=c".into()),
+            keywords: vec!["k".into()],
+        };
+        assert!(ok.validate().is_ok());
+        let long = SeoMetadata {
+            meta_title: Some("t".repeat(61)),
+            meta_description: Some("d".repeat(161)),
+            ..ok
+        };
+        let err = long.validate().unwrap_err();
+        assert_eq!(err.errors().len(), 2, "{err}");
+    }
+
+    #[test]
+    fn seo_metadata_uses_the_specs_camel_case_keys() {
+        let json = serde_json::to_value(SeoMetadata {
+            meta_title: Some("A".into()),
+            og_image: Some("https://x.com/i.png".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"metaTitle": "A", "ogImage": "https://x.com/i.png"})
+        );
+        let back: SeoMetadata = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(back, SeoMetadata::default());
+    }
+
+    #[test]
+    fn an_empty_patch_builds_and_sets_nothing() {
+        let patch = ContentPatch::builder().build().unwrap();
+        assert!(patch.title.is_none() && patch.status.is_none() && patch.body.is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn any_builder_input_builds_or_reports_errors_without_panicking(
+            ty in ".{0,60}", title in ".{0,20}", slug in proptest::option::of(".{0,12}"),
+            body in proptest::option::of(".{0,12}"), tags in proptest::collection::vec(".{0,8}", 0..4),
+            url in proptest::option::of(".{0,24}"), meta in proptest::option::of(".{0,70}"),
+        ) {
+            let mut b = NewContent::builder().content_type(ty).title(title).seo(SeoMetadata {
+                meta_title: meta.clone(), og_image: url.clone(), canonical_url: url, ..Default::default()
+            });
+            if let Some(s) = slug { b = b.slug(s); }
+            if let Some(x) = body.clone() { b = b.body(x); }
+            for t in &tags { b = b.tag(t.clone()).category(t.clone()); }
+            match b.build() {
+                Ok(new) => {
+                    prop_assert!(new.tags.iter().all(|t| !t.is_empty() && *t == t.trim().to_lowercase()));
+                    prop_assert!(new.metadata.validate().is_ok());
+                }
+                Err(e) => prop_assert!(!e.is_empty()),
+            }
+            let mut p = ContentPatch::builder().tags(tags).seo(SeoMetadata { meta_title: meta, ..Default::default() });
+            if let Some(x) = body { p = p.title(x.clone()).slug(x.clone()).excerpt(Some(x)); }
+            match p.build() {
+                Ok(_) => {}
+                Err(e) => prop_assert!(!e.is_empty()),
+            }
+        }
     }
 }

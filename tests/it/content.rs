@@ -704,16 +704,17 @@ mod properties {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
 
-    fn input() -> impl Strategy<
-        Value = (
-            String,
-            String,
-            Vec<String>,
-            Vec<String>,
-            Option<String>,
-            Option<String>,
-        ),
-    > {
+    /// Title, body, tags, categories, meta title, og image.
+    type Raw = (
+        String,
+        String,
+        Vec<String>,
+        Vec<String>,
+        Option<String>,
+        Option<String>,
+    );
+
+    fn input() -> impl Strategy<Value = Raw> {
         let text = prop_oneof![".{0,20}", "[a-zA-Z0-9 ]{1,20}"];
         (
             text.clone(),
@@ -729,14 +730,7 @@ mod properties {
     }
 
     fn build(
-        (title, body, tags, categories, meta_title, og_image): &(
-            String,
-            String,
-            Vec<String>,
-            Vec<String>,
-            Option<String>,
-            Option<String>,
-        ),
+        (title, body, tags, categories, meta_title, og_image): &Raw,
     ) -> Result<NewContent, mixerai_data::ValidationErrors> {
         let mut b = NewContent::builder()
             .content_type("article")
