@@ -4,9 +4,10 @@
 -- is not leakproof, so such a qual cannot become an index condition (restriction_is_securely_promotable).
 -- `tsvector @@ tsquery` (ts_match_vq) is not leakproof, and marking it so needs a superuser, so a tenant
 -- scope never reaches idx_content_fts: it reads all of the brand's rows and filters them. A SECURITY
--- DEFINER function does not help by itself: its owner (the migrating role) is a member of mixerai_app,
--- so the same policies, including the RESTRICTIVE brand scope, apply to it under FORCE ROW LEVEL
--- SECURITY, and no owner policy can lift a restrictive one.
+-- DEFINER function does not help by itself: its owner (the migrating role) is a member of mixerai_app
+-- and inherits its privileges, so the policies written TO mixerai_app, including the RESTRICTIVE brand
+-- scope, apply to it as well under FORCE ROW LEVEL SECURITY (seen on PostgreSQL 15 with a non-superuser
+-- migrating role), and no owner policy can lift a restrictive one.
 --
 -- So the search document lives beside content in content_search, one row per live item, kept by
 -- triggers. Row-level security is enabled on it with no policy and no grant to mixerai_app: the

@@ -267,11 +267,6 @@ impl NewContent {
     pub fn builder() -> NewContentBuilder {
         NewContentBuilder::default()
     }
-
-    /// The slug the item will have.
-    pub fn slug(&self) -> &Slug {
-        &self.slug
-    }
 }
 
 /// Raw input for a [`NewContent`].
