@@ -206,3 +206,130 @@ async fn scoped_list_and_get_by_id_use_content_indexes_never_a_seq_scan_at_100k_
     );
     scope.rollback().await.unwrap();
 }
+
+/// Scans of a relation in this transaction so far: index scans for an index, sequential scans for a
+/// table. Counted per backend, so the calls made inside `content_search_ids()` count too.
+async fn scans(scope: &mut Scope, relation: &str) -> i64 {
+    sqlx::query_scalar("SELECT pg_stat_get_xact_numscans($1::regclass)")
+        .bind(relation)
+        .fetch_one(scope.connection())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn scoped_search_uses_the_gin_index_and_filtered_lists_the_brand_index_at_100k_rows() {
+    // One seeding for both.
+    let seeded = seed_100k().await;
+    let mut scope = seeded.scope().await;
+
+    // Under RLS a plain `search_vector @@ query` on content could not use a GIN index (the operator is
+    // not leakproof); content_search_ids() reaches idx_content_fts on the side table instead.
+    let (gin_before, seq_before) = (
+        scans(&mut scope, "idx_content_fts").await,
+        scans(&mut scope, "content_search").await,
+    );
+    let hits = scope.content().search("4200", 10).await.unwrap();
+    let (gin_after, seq_after) = (
+        scans(&mut scope, "idx_content_fts").await,
+        scans(&mut scope, "content_search").await,
+    );
+    assert!(
+        gin_after > gin_before,
+        "search did not scan idx_content_fts"
+    );
+    assert_eq!(
+        seq_after, seq_before,
+        "search scanned content_search sequentially"
+    );
+    let titles: Vec<&str> = hits.iter().map(|h| h.content.title.as_str()).collect();
+    assert_eq!(titles, ["Item 4200"]);
+
+    // The outer read of the rows joins content by primary key, never sequentially.
+    let explain: Value = sqlx::query_scalar(
+        "EXPLAIN (FORMAT JSON) SELECT c.id FROM content_search_ids(websearch_to_tsquery('english', $1), 10) s
+         JOIN content c ON c.id = s.id",
+    )
+    .bind("4200")
+    .fetch_one(scope.connection())
+    .await
+    .unwrap();
+    assert_index_scan_on_content(
+        &explain,
+        |i| matches!(i, "content_pkey" | "content_id_brand_key"),
+        "search rows",
+    );
+
+    // A word of another brand's item finds nothing; a word in every item finds only the brand's.
+    assert!(scope.content().search("4201", 10).await.unwrap().is_empty());
+    let common = scope.content().search("item", 100).await.unwrap();
+    assert_eq!(common.len(), 100);
+    assert!(
+        common
+            .iter()
+            .all(|h| h.content.brand_id.as_uuid() == seeded.own)
+    );
+
+    // The statement ContentRepo::list sends for a type filter and a cursor.
+    const FILTERED: &str = "SELECT id FROM content WHERE deleted_at IS NULL AND brand_id = $1 \
+        AND type = 'article' AND (created_at, id) < (timestamptz '2025-03-01', \
+        'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) ORDER BY created_at DESC, id DESC LIMIT 26";
+    for (what, plan) in explain_both(&mut scope, FILTERED, seeded.own).await {
+        assert_index_scan_on_content(
+            &plan,
+            |i| i.starts_with("idx_content_brand_"),
+            &format!("filtered list, {what}"),
+        );
+    }
+    let page = scope
+        .content()
+        .list(
+            &mixerai_data::content::ContentFilter {
+                content_type: Some("article".into()),
+                ..Default::default()
+            },
+            mixerai_data::page::PageRequest::first(25),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 25);
+    assert!(page.next.is_some());
+    assert!(
+        page.items
+            .iter()
+            .all(|c| c.content_type == "article" && c.brand_id.as_uuid() == seeded.own)
+    );
+    assert!(
+        page.items
+            .windows(2)
+            .all(|p| (p[0].created_at, p[0].id.as_uuid()) > (p[1].created_at, p[1].id.as_uuid()))
+    );
+    scope.rollback().await.unwrap();
+
+    // A user without a role in brand-002 searching there finds nothing, even for its own words.
+    let mut outsider = seeded
+        .db
+        .database()
+        .scope(
+            UserId::from_uuid(seeded.user),
+            BrandId::from_uuid(seeded.other),
+        )
+        .await
+        .unwrap();
+    assert!(
+        outsider
+            .content()
+            .search("4201", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        outsider
+            .content()
+            .search("item", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
