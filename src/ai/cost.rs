@@ -224,10 +224,14 @@ mod tests {
         assert_eq!(Cost::parse("007.5").unwrap().to_string(), "7.5000");
         assert_eq!(Cost::parse("0").unwrap(), Cost::ZERO);
         assert_eq!(
-            Cost::parse("922337203685477.5807").unwrap().ten_thousandths(),
+            Cost::parse("922337203685477.5807")
+                .unwrap()
+                .ten_thousandths(),
             i64::MAX
         );
-        for bad in ["", ".5", "5.", "-1", "+1", "1e3", "1,5", " 1", "0.00001", "1.2.3"] {
+        for bad in [
+            "", ".5", "5.", "-1", "+1", "1e3", "1,5", " 1", "0.00001", "1.2.3",
+        ] {
             assert!(Cost::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(

@@ -24,9 +24,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::page::{Page, PageRequest};
 use crate::text_enum::text_enum;
-use crate::types::{
-    AiGenerationId, BrandId, ContentId, TemplateId, UserId, no_nul, non_blank,
-};
+use crate::types::{AiGenerationId, BrandId, ContentId, TemplateId, UserId, no_nul, non_blank};
 use crate::{Error, Result, Scope, ValidationErrors};
 
 /// The constraint name [`Error::Conflict`] carries when completing or failing a generation that is
@@ -449,7 +447,11 @@ impl<'s> AiGenerationRepo<'s> {
     ///
     /// Errors: [`Error::Conflict`] on [`NOT_PENDING`] when it was settled already (also when a
     /// concurrent call settled it first); [`Error::NotFound`]; [`Error::Forbidden`] for a viewer.
-    pub async fn complete(&mut self, id: AiGenerationId, done: &Completion) -> Result<AiGeneration> {
+    pub async fn complete(
+        &mut self,
+        id: AiGenerationId,
+        done: &Completion,
+    ) -> Result<AiGeneration> {
         // clock_timestamp(), not now(): now() is the start of this transaction, which may be the one
         // that recorded the request.
         let sql = format!(
@@ -560,7 +562,11 @@ impl<'s> AiGenerationRepo<'s> {
     ///
     /// One grouped query over `idx_ai_generations_brand_created`. [`Error::Invalid`] when `to` is
     /// before `from` or the range spans more than [`MAX_USAGE_MONTHS`].
-    pub async fn monthly_usage(&mut self, from: NaiveDate, to: NaiveDate) -> Result<Vec<MonthlyUsage>> {
+    pub async fn monthly_usage(
+        &mut self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<MonthlyUsage>> {
         let first = |d: NaiveDate| d.with_day(1).expect("every month has a day 1");
         let (from, to) = (first(from), first(to));
         let months = (to.year() - from.year()) * 12 + to.month() as i32 - from.month() as i32 + 1;

@@ -70,7 +70,10 @@ fn a_completion_needs_an_output_and_values_that_fit_the_columns() {
 #[test]
 fn enums_use_the_check_constraints_codes() {
     assert_eq!(AiGenerationType::ALL.len(), 7);
-    assert_eq!(AiGenerationType::TitleSuggestion.as_str(), "title_suggestion");
+    assert_eq!(
+        AiGenerationType::TitleSuggestion.as_str(),
+        "title_suggestion"
+    );
     assert_eq!(
         "failed".parse::<AiGenerationStatus>().unwrap(),
         AiGenerationStatus::Failed

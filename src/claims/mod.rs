@@ -371,7 +371,7 @@ impl RawClaim {
         parsed.countries = self
             .countries
             .as_ref()
-            .and_then(|cs| parse_list(errors, "countries", cs, |c| CountryCode::parse(c)));
+            .and_then(|cs| parse_list(errors, "countries", cs, CountryCode::parse));
         parsed.products = self.products.as_ref().and_then(|ps| {
             let mut seen = HashSet::new();
             let start = errors.errors().len();
@@ -413,8 +413,10 @@ impl RawClaim {
             let mut seen = HashSet::new();
             let mut out = Vec::with_capacity(rs.len());
             for (i, (country, replacement, reason)) in rs.iter().enumerate() {
-                let country =
-                    errors.check(&format!("replacements[{i}].country"), CountryCode::parse(country));
+                let country = errors.check(
+                    &format!("replacements[{i}].country"),
+                    CountryCode::parse(country),
+                );
                 if let Some(c) = country
                     && !seen.insert(c)
                 {
@@ -427,9 +429,12 @@ impl RawClaim {
                     &format!("replacements[{i}].replacement"),
                     non_blank(replacement, usize::MAX),
                 );
-                let reason =
-                    errors.check(&format!("replacements[{i}].reason"), non_blank(reason, usize::MAX));
-                if let (Some(country), Some(replacement), Some(reason)) = (country, replacement, reason)
+                let reason = errors.check(
+                    &format!("replacements[{i}].reason"),
+                    non_blank(reason, usize::MAX),
+                );
+                if let (Some(country), Some(replacement), Some(reason)) =
+                    (country, replacement, reason)
                 {
                     out.push(ClaimReplacement {
                         country,
@@ -1089,7 +1094,9 @@ impl<'s> ClaimRepo<'s> {
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(page.fetch_limit());
         let rows = q.build_query_as::<Claim>().fetch_all(self.conn()).await?;
-        Ok(Page::from_rows(rows, page, |c| (c.created_at, c.id.as_uuid())))
+        Ok(Page::from_rows(rows, page, |c| {
+            (c.created_at, c.id.as_uuid())
+        }))
     }
 }
 

@@ -42,7 +42,10 @@ fn a_full_claim_builds_with_codes_normalised() {
     assert_eq!(v.text.original(), "Rich in fibre");
     let fr = LanguageCode::parse("fr").unwrap();
     assert_eq!(v.text.translation(fr), Some("Riche en fibres"));
-    assert_eq!(v.text.in_language(LanguageCode::parse("es").unwrap()), "Rich in fibre");
+    assert_eq!(
+        v.text.in_language(LanguageCode::parse("es").unwrap()),
+        "Rich in fibre"
+    );
     assert_eq!(
         v.countries.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         ["GB", "FR"]
@@ -149,7 +152,10 @@ fn times_are_truncated_to_microseconds_and_bounded_to_years_1_to_9999() {
         .build()
         .unwrap_err();
     assert_eq!(fields(&err), ["effective_to"]);
-    let err = minimal().effective_from(at(10_000, 1, 1)).build().unwrap_err();
+    let err = minimal()
+        .effective_from(at(10_000, 1, 1))
+        .build()
+        .unwrap_err();
     assert_eq!(
         err.get("effective_from").unwrap().reason,
         "must be between the years 1 and 9999"
@@ -224,7 +230,10 @@ fn claim_text_serialises_flat_and_refuses_bad_stored_objects() {
         serde_json::json!({"original": " "}),
         serde_json::json!({"original": "x", "fr": 1}),
     ] {
-        assert!(serde_json::from_value::<ClaimText>(bad.clone()).is_err(), "{bad}");
+        assert!(
+            serde_json::from_value::<ClaimText>(bad.clone()).is_err(),
+            "{bad}"
+        );
     }
 }
 
@@ -232,7 +241,10 @@ fn claim_text_serialises_flat_and_refuses_bad_stored_objects() {
 fn enums_use_the_check_constraints_codes() {
     assert_eq!(ClaimType::ALL.len(), 3);
     assert_eq!(ClaimStatus::Disallowed.as_str(), "disallowed");
-    assert_eq!("ingredient".parse::<ClaimLevel>().unwrap(), ClaimLevel::Ingredient);
+    assert_eq!(
+        "ingredient".parse::<ClaimLevel>().unwrap(),
+        ClaimLevel::Ingredient
+    );
     assert!("global".parse::<ClaimLevel>().is_err());
 }
 

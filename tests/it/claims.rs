@@ -59,18 +59,18 @@ impl World {
     }
 
     async fn scope(&self, user: UserId) -> Scope {
-        let brand = if user == self.admin_b {
-            self.b
-        } else {
-            self.a
-        };
+        let brand = if user == self.admin_b { self.b } else { self.a };
         self.db.database().scope(user, brand).await.unwrap()
     }
 
     /// Creates and commits a claim in brand A as its admin.
     async fn claim(&self, builder: NewClaimBuilder) -> Claim {
         let mut scope = self.scope(self.admin).await;
-        let claim = scope.claims().create(&builder.build().unwrap()).await.unwrap();
+        let claim = scope
+            .claims()
+            .create(&builder.build().unwrap())
+            .await
+            .unwrap();
         scope.commit().await.unwrap();
         claim
     }
@@ -130,7 +130,10 @@ async fn an_admin_creates_a_claim_that_reads_back_unchanged_for_every_member() {
     assert_eq!(created.effective_from, at(2025, 1, 1));
     assert_eq!(created.effective_to, Some(at(2026, 1, 1)));
     assert_eq!(created.regulatory_references, ["EC 1924/2006"]);
-    assert_eq!(created.documentation_urls, ["https://example.com/fibre.pdf"]);
+    assert_eq!(
+        created.documentation_urls,
+        ["https://example.com/fibre.pdf"]
+    );
     assert_eq!(created.notes.as_deref(), Some("Reviewed by legal"));
     assert_eq!(created.replacements[0].country, country("FR"));
     assert_eq!(created.replacements[0].reason, "Threshold differs");
@@ -273,25 +276,25 @@ async fn of_two_concurrent_updates_from_the_same_version_exactly_one_wins() {
     let results = [one.unwrap(), two.unwrap()];
     let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(won.len(), 1, "{results:?}");
-    assert!(results.iter().any(
-        |r| matches!(r, Err(Error::Conflict { constraint }) if constraint == STALE_VERSION)
-    ));
+    assert!(
+        results.iter().any(
+            |r| matches!(r, Err(Error::Conflict { constraint }) if constraint == STALE_VERSION)
+        )
+    );
     let mut scope = w.scope(w.viewer).await;
     let now = scope.claims().get(claim.id).await.unwrap();
     assert_eq!((now.version, now.status), (2, *won[0]));
 }
 
 #[tokio::test]
-async fn an_update_that_breaks_the_rules_between_fields_reports_every_problem_and_writes_nothing()
-{
+async fn an_update_that_breaks_the_rules_between_fields_reports_every_problem_and_writes_nothing() {
     let w = World::new().await;
     let claim = w
-        .claim(
-            basic("Vegan")
-                .country("GB")
-                .country("FR")
-                .replacement("FR", "Végétalien", "Wording"),
-        )
+        .claim(basic("Vegan").country("GB").country("FR").replacement(
+            "FR",
+            "Végétalien",
+            "Wording",
+        ))
         .await;
     let mut scope = w.scope(w.admin).await;
     // Each field is fine alone; together with what the claim holds, two rules break.
@@ -300,10 +303,18 @@ async fn an_update_that_breaks_the_rules_between_fields_reports_every_problem_an
         .effective_to(Some(at(2024, 1, 1)))
         .build()
         .unwrap();
-    let err = scope.claims().update(claim.id, 1, &patch).await.unwrap_err();
+    let err = scope
+        .claims()
+        .update(claim.id, 1, &patch)
+        .await
+        .unwrap_err();
     let report = err.validation().expect("Error::Invalid");
     let fields: Vec<_> = report.errors().iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["effective_to", "replacements[0].country"], "{report}");
+    assert_eq!(
+        fields,
+        ["effective_to", "replacements[0].country"],
+        "{report}"
+    );
     assert_eq!(scope.claims().get(claim.id).await.unwrap(), claim);
 }
 
@@ -319,7 +330,10 @@ async fn editors_and_viewers_read_claims_but_every_write_is_forbidden() {
     for user in [w.editor, w.viewer] {
         let mut scope = w.scope(user).await;
         assert!(
-            matches!(scope.claims().create(&new).await, Err(Error::Forbidden { .. })),
+            matches!(
+                scope.claims().create(&new).await,
+                Err(Error::Forbidden { .. })
+            ),
             "create"
         );
         // The refused INSERT aborted the transaction; the rest runs in a fresh one.
@@ -401,7 +415,15 @@ async fn a_soft_deleted_claim_leaves_lists_stays_readable_and_can_be_restored() 
     assert_eq!(deleted.version, 2);
     let all = ClaimFilter::default();
     let page = PageRequest::default();
-    assert!(scope.claims().list(&all, &page).await.unwrap().items.is_empty());
+    assert!(
+        scope
+            .claims()
+            .list(&all, &page)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     assert_eq!(scope.claims().get(claim.id).await.unwrap(), deleted);
 
     let patch = ClaimPatch::builder().text("x").build().unwrap();
@@ -454,9 +476,8 @@ async fn filters_select_by_status_type_level_country_and_effective_date() {
         .await;
     let mut scope = w.scope(w.viewer).await;
     let page = PageRequest::default();
-    let mut list = async |filter: ClaimFilter| {
-        ids(&scope.claims().list(&filter, &page).await.unwrap().items)
-    };
+    let mut list =
+        async |filter: ClaimFilter| ids(&scope.claims().list(&filter, &page).await.unwrap().items);
     let all = ClaimFilter::default();
     assert_eq!(
         list(all).await,
@@ -464,7 +485,10 @@ async fn filters_select_by_status_type_level_country_and_effective_date() {
         "newest first"
     );
     assert_eq!(list(all.status(ClaimStatus::Disallowed)).await, [banned.id]);
-    assert_eq!(list(all.claim_type(ClaimType::Ingredient)).await, [banned.id]);
+    assert_eq!(
+        list(all.claim_type(ClaimType::Ingredient)).await,
+        [banned.id]
+    );
     assert_eq!(
         list(all.level(ClaimLevel::Product)).await,
         [fr_de.id, gb.id, everywhere.id]
@@ -594,13 +618,28 @@ mod round_trip {
             ),
             proptest::collection::hash_set(text(), 0..2)
                 .prop_map(|s| s.into_iter().collect::<Vec<_>>()),
-            proptest::collection::hash_set("https?://[a-z]{1,8}\\.[a-z]{2,3}(/[a-z0-9._~-]{0,10})?", 0..3)
-                .prop_map(|s| s.into_iter().collect::<Vec<_>>()),
+            proptest::collection::hash_set(
+                "https?://[a-z]{1,8}\\.[a-z]{2,3}(/[a-z0-9._~-]{0,10})?",
+                0..3,
+            )
+            .prop_map(|s| s.into_iter().collect::<Vec<_>>()),
             proptest::option::of("[^\u{0}]{0,20}"),
             proptest::option::of((text(), text())),
         )
             .prop_map(
-                |(kind, original, translations, countries, products, ingredients, (from, len), references, urls, notes, replace_first)| Input {
+                |(
+                    kind,
+                    original,
+                    translations,
+                    countries,
+                    products,
+                    ingredients,
+                    (from, len),
+                    references,
+                    urls,
+                    notes,
+                    replace_first,
+                )| Input {
                     kind,
                     original,
                     translations,
@@ -638,7 +677,11 @@ mod round_trip {
 
     async fn check(w: &World, i: Input) {
         let types = [ClaimType::Master, ClaimType::Product, ClaimType::Ingredient];
-        let levels = [ClaimLevel::Brand, ClaimLevel::Product, ClaimLevel::Ingredient];
+        let levels = [
+            ClaimLevel::Brand,
+            ClaimLevel::Product,
+            ClaimLevel::Ingredient,
+        ];
         let statuses = [
             ClaimStatus::Allowed,
             ClaimStatus::Disallowed,
@@ -723,7 +766,13 @@ mod round_trip {
             Some((r, why)) => {
                 assert_eq!(got.replacements.len(), 1);
                 assert_eq!(got.replacements[0].country, country(replacement_country));
-                assert_eq!((&got.replacements[0].replacement, &got.replacements[0].reason), (r, why));
+                assert_eq!(
+                    (
+                        &got.replacements[0].replacement,
+                        &got.replacements[0].reason
+                    ),
+                    (r, why)
+                );
             }
             None => assert!(got.replacements.is_empty()),
         }
