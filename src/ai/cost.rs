@@ -206,8 +206,20 @@ impl<'r> sqlx::Decode<'r, Postgres> for Cost {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
         match value.format() {
             PgValueFormat::Binary => Self::from_numeric(value.as_bytes()?),
-            // The simple protocol sends text, with trailing zeros up to the column's scale.
-            PgValueFormat::Text => Ok(Self::parse(value.as_str()?)?),
+            // The simple protocol sends text, padded with zeros to the value's scale, which an
+            // expression may raise beyond four (`cost * 1.0`): zeros past the fourth decimal are
+            // not precision.
+            PgValueFormat::Text => {
+                let text = value.as_str()?;
+                let text = match text.split_once('.') {
+                    Some((whole, frac)) if frac.len() > 4 => {
+                        let kept = frac.trim_end_matches('0');
+                        &text[..whole.len() + 1 + kept.len().max(4)]
+                    }
+                    _ => text,
+                };
+                Ok(Self::parse(text)?)
+            }
         }
     }
 }

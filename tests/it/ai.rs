@@ -754,3 +754,32 @@ mod plans {
         }
     }
 }
+
+#[tokio::test]
+async fn a_cost_decodes_from_the_text_protocol_and_refuses_what_it_cannot_hold() {
+    let w = World::new().await;
+    let p = pool(&w.db);
+    // raw_sql uses the simple protocol: values arrive as text.
+    let row = sqlx::raw_sql("SELECT 1.2345::numeric(19,4), 1.23450000::numeric, 0::numeric")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    use sqlx::Row;
+    assert_eq!(row.get::<Cost, _>(0).ten_thousandths(), 12_345);
+    assert_eq!(row.get::<Cost, _>(1).ten_thousandths(), 12_345);
+    assert_eq!(row.get::<Cost, _>(2), Cost::ZERO);
+    // The binary protocol refuses values a cost cannot be.
+    for bad in ["-1", "0.00001", "'NaN'", "1e20"] {
+        let result =
+            sqlx::query_scalar::<_, Cost>(sqlx::AssertSqlSafe(format!("SELECT {bad}::numeric")))
+                .fetch_one(p)
+                .await;
+        assert!(result.is_err(), "{bad}");
+    }
+    let exact: Cost = sqlx::query_scalar("SELECT $1::numeric + 0.0001")
+        .bind(Cost::parse("12345.6789").unwrap())
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(exact.to_string(), "12345.6790");
+}
