@@ -510,7 +510,7 @@ impl<'s> AiGenerationRepo<'s> {
             });
         }
         Err(Error::Forbidden {
-            reason: "only the brand's editors and admins may record AI generations".to_owned(),
+            reason: "only the brand's editors and admins may settle AI generations".to_owned(),
         })
     }
 

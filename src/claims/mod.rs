@@ -145,7 +145,7 @@ impl<'de> Deserialize<'de> for ClaimText {
         let raw = BTreeMap::<String, String>::deserialize(deserializer)?;
         let mut errors = ValidationErrors::new();
         let original = raw.get("original").cloned();
-        let translations = raw
+        let translations: Vec<(String, String)> = raw
             .iter()
             .filter(|(key, _)| *key != "original")
             .map(|(language, text)| (language.clone(), text.clone()))
@@ -454,7 +454,7 @@ impl RawClaim {
 fn parse_text(
     errors: &mut ValidationErrors,
     original: Option<&str>,
-    translations: &Vec<(String, String)>,
+    translations: &[(String, String)],
 ) -> Option<ClaimText> {
     let start = errors.errors().len();
     let original = match original {
@@ -482,20 +482,21 @@ fn parse_text(
 }
 
 /// Parses every item of a list (problems at `field[i]`), refusing repeats.
-fn parse_list<T: PartialEq, E: std::fmt::Display>(
+fn parse_list<T: Eq + std::hash::Hash + Clone, E: std::fmt::Display>(
     errors: &mut ValidationErrors,
     field: &str,
     items: &[String],
     parse: impl Fn(&str) -> std::result::Result<T, E>,
 ) -> Option<Vec<T>> {
     let start = errors.errors().len();
+    let mut seen = HashSet::with_capacity(items.len());
     let mut out: Vec<T> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         if let Some(value) = errors.check(&format!("{field}[{i}]"), parse(item)) {
-            if out.contains(&value) {
-                errors.push(format!("{field}[{i}]"), "is listed twice");
-            } else {
+            if seen.insert(value.clone()) {
                 out.push(value);
+            } else {
+                errors.push(format!("{field}[{i}]"), "is listed twice");
             }
         }
     }
