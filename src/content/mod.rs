@@ -34,6 +34,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::Scope;
 use crate::page::{MAX_PAGE_LIMIT, Page, PageRequest};
+use crate::templates::TemplateRepo;
 use crate::text_enum::text_enum;
 use crate::types::{BrandId, ContentId, Slug, TemplateId, UserId, http_url, no_nul, non_blank};
 use crate::{Error, Result, ValidationErrors};
@@ -592,6 +593,40 @@ impl<'s> ContentRepo<'s> {
         Ok(content)
     }
 
+    /// Creates an item from a template visible in the scope's brand: the template's defaults fill the
+    /// fields left out, then [`Template::validate`](crate::templates::Template::validate) checks them.
+    /// Every problem is reported together in [`Error::Invalid`]: an inactive template (`template_id`),
+    /// a content type the template is not for (`type`), and each field violation (`fields.<name>`);
+    /// nothing is written. A template the scope cannot see is [`Error::NotFound`].
+    pub async fn create_from_template(
+        &mut self,
+        template: TemplateId,
+        new: &NewContent,
+    ) -> Result<Content> {
+        let template = TemplateRepo::new(&mut *self.scope).get(template).await?;
+        let mut errors = ValidationErrors::new();
+        if !template.is_active {
+            errors.push("template_id", "the template is not active");
+        }
+        if !template.fits(&new.content_type) {
+            errors.push("type", "not a content type this template is for");
+        }
+        let mut fields = new.fields.clone();
+        template.apply_defaults(&mut fields);
+        if let Err(field_errors) = template.validate(&fields) {
+            for e in field_errors.errors() {
+                errors.push(e.field.clone(), e.reason.clone());
+            }
+        }
+        errors.into_result()?;
+        let new = NewContent {
+            fields,
+            template_id: Some(template.id),
+            ..new.clone()
+        };
+        self.create(&new).await
+    }
+
     /// Creates many items in one statement (one round trip), all or nothing: a slug that is taken, or
     /// repeated within `items`, is [`Error::Conflict`] on `content_brand_slug_key` and nothing is
     /// inserted. Returns the items in the order given. Every item was validated by its builder.
@@ -683,13 +718,17 @@ impl<'s> ContentRepo<'s> {
     /// read), adding one to its version. If it was saved since, nothing is written and the error is
     /// [`Error::Conflict`] on [`STALE_VERSION`]; a new slug that is taken is [`Error::Conflict`] on
     /// `content_brand_slug_key`; an absent, deleted or invisible item is [`Error::NotFound`]; a user who
-    /// may read but not write is [`Error::Forbidden`].
+    /// may read but not write is [`Error::Forbidden`]. New `fields` of an item made from a template are
+    /// checked against it as at creation ([`Error::Invalid`], every problem).
     pub async fn update(
         &mut self,
         id: ContentId,
         expected_version: i32,
         patch: &ContentPatch,
     ) -> Result<Content> {
+        if let Some(fields) = &patch.fields {
+            self.check_template_fields(id, fields).await?;
+        }
         let user = self.scope.user();
         // Nullable columns take a "set" flag beside the value, so `None` can mean "clear".
         let sql = format!(
@@ -730,6 +769,35 @@ impl<'s> ContentRepo<'s> {
         match updated {
             Some(content) => Ok(content),
             None => Err(self.why_not_updated(id, expected_version).await?),
+        }
+    }
+
+    /// New fields of an item made from a template are checked against that template, as at creation.
+    /// An item without a template (or not visible: `update` reports that) needs no check.
+    async fn check_template_fields(
+        &mut self,
+        id: ContentId,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        let template: Option<Option<TemplateId>> = sqlx::query_scalar(
+            "SELECT template_id FROM content WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?;
+        let Some(Some(template)) = template else {
+            return Ok(());
+        };
+        match TemplateRepo::new(&mut *self.scope).get(template).await {
+            Ok(template) => Ok(template.validate(fields)?),
+            // The template was unassigned from the brand since: its rules can no longer be read, so
+            // new fields cannot be checked and are refused rather than stored unchecked.
+            Err(Error::NotFound { .. }) => Err(ValidationErrors::single(
+                "template_id",
+                "the item's template is no longer assigned to this brand",
+            )
+            .into()),
+            Err(e) => Err(e),
         }
     }
 

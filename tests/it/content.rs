@@ -784,3 +784,160 @@ mod properties {
             .unwrap();
     }
 }
+
+mod from_template {
+    use super::*;
+    use mixerai_data::templates::{FieldType, FieldValidation, NewTemplate, TemplateField};
+    use mixerai_data::types::TemplateId;
+    use serde_json::json;
+
+    /// An article template in brand A: a required headline of 3..=80 characters, a tone that is warm
+    /// (the default) or cool, and a number of minutes between 1 and 60.
+    async fn template(w: &World, active: bool) -> TemplateId {
+        let new = NewTemplate::builder()
+            .name("Article")
+            .field(TemplateField {
+                required: true,
+                validation: Some(FieldValidation {
+                    min: Some(3.0),
+                    max: Some(80.0),
+                    ..FieldValidation::default()
+                }),
+                ..TemplateField::new("headline", "Headline", FieldType::Text)
+            })
+            .field(TemplateField {
+                validation: Some(FieldValidation {
+                    options: Some(vec![json!("warm"), json!("cool")]),
+                    ..FieldValidation::default()
+                }),
+                default_value: Some(json!("warm")),
+                ..TemplateField::new("tone", "Tone", FieldType::Select)
+            })
+            .field(TemplateField {
+                validation: Some(FieldValidation {
+                    min: Some(1.0),
+                    max: Some(60.0),
+                    ..FieldValidation::default()
+                }),
+                ..TemplateField::new("minutes", "Reading time", FieldType::Number)
+            })
+            .content_type("article")
+            .active(active)
+            .build()
+            .unwrap();
+        let mut s = w.editor().await;
+        let t = s.templates().create(&new).await.unwrap();
+        s.commit().await.unwrap();
+        t.id
+    }
+
+    async fn count(w: &World) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM content")
+            .fetch_one(w.db.database().pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn content_from_a_template_gets_its_defaults_and_records_the_template() {
+        let w = world().await;
+        let t = template(&w, true).await;
+        let mut s = w.editor().await;
+        let new = NewContent::builder()
+            .content_type("article")
+            .title("Engines")
+            .field("headline", json!("On engines"))
+            .field("minutes", json!(12))
+            .build()
+            .unwrap();
+        let c = s.content().create_from_template(t, &new).await.unwrap();
+        assert_eq!(c.template_id, Some(t));
+        assert_eq!(
+            c.fields.0,
+            json!({"headline": "On engines", "tone": "warm", "minutes": 12})
+        );
+        assert_eq!(s.content().get(c.id).await.unwrap(), c);
+        s.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn every_violation_of_the_template_is_reported_together_and_nothing_is_written() {
+        let w = world().await;
+        let t = template(&w, false).await;
+        let mut s = w.editor().await;
+        let new = NewContent::builder()
+            .content_type("recipe")
+            .title("Engines")
+            .field("tone", json!("hot"))
+            .field("minutes", json!(600))
+            .field("colour", json!("red"))
+            .build()
+            .unwrap();
+        let err = s.content().create_from_template(t, &new).await.unwrap_err();
+        let errors = err.validation().expect("invalid");
+        for field in [
+            "template_id",
+            "type",
+            "fields.headline",
+            "fields.tone",
+            "fields.minutes",
+            "fields.colour",
+        ] {
+            assert!(errors.get(field).is_some(), "{field} missing from {errors}");
+        }
+        drop(s);
+        assert_eq!(count(&w).await, 0);
+    }
+
+    #[tokio::test]
+    async fn another_brands_template_is_not_found() {
+        let w = world().await;
+        let t = template(&w, true).await;
+        let mut s = w.scope(w.other, w.b).await;
+        let new = NewContent::builder()
+            .content_type("article")
+            .title("Engines")
+            .field("headline", json!("On engines"))
+            .build()
+            .unwrap();
+        let err = s.content().create_from_template(t, &new).await.unwrap_err();
+        assert!(
+            matches!(err, Error::NotFound { entity: "template" }),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn new_fields_of_templated_content_are_checked_against_its_template() {
+        let w = world().await;
+        let t = template(&w, true).await;
+        let mut s = w.editor().await;
+        let new = NewContent::builder()
+            .content_type("article")
+            .title("Engines")
+            .field("headline", json!("On engines"))
+            .build()
+            .unwrap();
+        let c = s.content().create_from_template(t, &new).await.unwrap();
+        let mut bad = serde_json::Map::new();
+        bad.insert("headline".into(), json!("no"));
+        let patch = ContentPatch::builder().fields(bad).build().unwrap();
+        let err = s
+            .content()
+            .update(c.id, c.version, &patch)
+            .await
+            .unwrap_err();
+        assert!(
+            err.validation()
+                .and_then(|e| e.get("fields.headline"))
+                .is_some(),
+            "{err:?}"
+        );
+        let mut good = serde_json::Map::new();
+        good.insert("headline".into(), json!("On engines, revised"));
+        let patch = ContentPatch::builder().fields(good).build().unwrap();
+        let updated = s.content().update(c.id, c.version, &patch).await.unwrap();
+        assert_eq!(updated.fields.0["headline"], json!("On engines, revised"));
+        assert_eq!(updated.version, c.version + 1);
+    }
+}
