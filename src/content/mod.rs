@@ -881,7 +881,7 @@ impl<'s> ContentRepo<'s> {
     pub async fn list(
         &mut self,
         filter: &ContentFilter,
-        page: PageRequest,
+        page: &PageRequest,
     ) -> Result<Page<Content>> {
         let brand = self.scope.brand();
         let mut q = QueryBuilder::<Postgres>::new(format!(
@@ -925,7 +925,7 @@ impl<'s> ContentRepo<'s> {
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(page.fetch_limit());
         let rows = q.build_query_as::<Content>().fetch_all(self.conn()).await?;
-        Ok(Page::from_rows(rows, &page, |c| {
+        Ok(Page::from_rows(rows, page, |c| {
             (c.created_at, c.id.as_uuid())
         }))
     }

@@ -363,7 +363,7 @@ async fn soft_delete_frees_the_slug_and_restore_conflicts_when_it_was_taken() {
     ));
     let page = s
         .content()
-        .list(&ContentFilter::default(), PageRequest::default())
+        .list(&ContentFilter::default(), &PageRequest::default())
         .await
         .unwrap();
     assert!(page.items.is_empty());
@@ -404,7 +404,7 @@ async fn another_brands_items_are_invisible_and_unwritable() {
     repo_err(s.content().restore(item.id).await.unwrap_err());
     let page = s
         .content()
-        .list(&ContentFilter::default(), PageRequest::default())
+        .list(&ContentFilter::default(), &PageRequest::default())
         .await
         .unwrap();
     assert!(page.items.is_empty());
@@ -473,7 +473,7 @@ async fn list_pages_newest_first_and_applies_every_filter() {
     let mut seen = Vec::new();
     let mut req = PageRequest::first(2);
     loop {
-        let page = s.content().list(&all, req).await.unwrap();
+        let page = s.content().list(&all, &req).await.unwrap();
         seen.extend(page.items.iter().map(|c| c.id));
         match page.next {
             Some(cursor) => req = req.after(cursor),
@@ -484,7 +484,7 @@ async fn list_pages_newest_first_and_applies_every_filter() {
     assert_eq!(seen, newest_first);
 
     let mut listed = async |f: ContentFilter| -> Vec<ContentId> {
-        let page = s.content().list(&f, PageRequest::first(50)).await.unwrap();
+        let page = s.content().list(&f, &PageRequest::first(50)).await.unwrap();
         page.items.iter().map(|c| c.id).collect()
     };
     let day = |d: u32| {
@@ -685,7 +685,7 @@ async fn create_many_with_a_repeated_or_taken_slug_inserts_nothing() {
     let mut s = w.editor().await;
     let page = s
         .content()
-        .list(&ContentFilter::default(), PageRequest::default())
+        .list(&ContentFilter::default(), &PageRequest::default())
         .await
         .unwrap();
     assert_eq!(page.items.len(), 1, "only the item created before");

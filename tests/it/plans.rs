@@ -288,7 +288,7 @@ async fn scoped_search_uses_the_gin_index_and_filtered_lists_the_brand_index_at_
                 content_type: Some("article".into()),
                 ..Default::default()
             },
-            mixerai_data::page::PageRequest::first(25),
+            &mixerai_data::page::PageRequest::first(25),
         )
         .await
         .unwrap();
