@@ -13,7 +13,12 @@
 //! | [`types`] | value types parsed once at the edge ([`types::Email`], [`types::Slug`], ISO codes, ...) and typed ids |
 //! | [`users`] | users: model, builder, repository; passwords, sign-in with lockout, MFA secret and backup codes (system scope only) |
 //! | [`brands`] | brands and memberships (roles) |
-//! | [`content`] | content items |
+//! | [`content`] | content items: versioned updates, soft delete, filtered pages, full-text search, bulk insert, creation from a template |
+//! | [`templates`] | content templates: typed field definitions and [`templates::Template::validate`] over a content item's fields |
+//! | [`workflows`] | review and approval workflow definitions; one default per brand and content type |
+//! | [`claims`] | claims a brand may, may not or must make, by market and date |
+//! | [`ai`] | the AI generation log (record, complete or fail once) and monthly usage per brand |
+//! | [`page`] | keyset pagination shared by every list: [`PageRequest`], [`Page`], [`Cursor`] |
 //! | [`crypto`] | keyring, authenticated envelope bound to its row, Argon2id passwords, backup codes, the key-rotation job ([`crypto::rotation`]) |
 //! | `test_support` | (feature `test-support`) a throwaway PostgreSQL and a fresh database per test |
 //!

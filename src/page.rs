@@ -118,7 +118,6 @@ impl Default for PageRequest {
     }
 }
 
-#[allow(dead_code)] // used by the repositories being written; removed when they land
 impl PageRequest {
     /// The first page of at most `limit` rows (clamped to `1..=`[`MAX_PAGE_LIMIT`]).
     pub fn first(limit: u32) -> Self {
@@ -172,7 +171,6 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
-#[allow(dead_code)] // see PageRequest
 impl<T> Page<T> {
     /// Cuts a page out of rows fetched with [`PageRequest::fetch_limit`]: the extra row, if any,
     /// only proves that a next page exists.
