@@ -9,7 +9,8 @@
 //! generation (a worker may finish what a user asked for); viewers read; editors record (migration
 //! 0013).
 //!
-//! Money is a [`Cost`]: exact US dollars to 1/10 000, bound as `NUMERIC` without a decimal library.
+//! Money is a [`Cost`]: exact US dollars to 1/10 000, a checked `rust_decimal::Decimal` bound as
+//! `NUMERIC` by sqlx.
 
 mod cost;
 

@@ -184,13 +184,17 @@ async fn completing_records_the_outcome_once_and_an_exact_cost() {
     let mut scope = w.scope(w.admin).await;
     let done = scope
         .ai()
-        .complete(pending.id, &completion("922337203685477.5807"))
+        // The largest amount NUMERIC(19,4) holds.
+        .complete(pending.id, &completion("999999999999999.9999"))
         .await
         .unwrap();
     assert_eq!(done.status, AiGenerationStatus::Completed);
     assert_eq!(done.output.as_deref(), Some("Done"));
     assert_eq!((done.tokens_used, done.latency_ms), (1234, 850));
-    assert_eq!(done.cost.unwrap().ten_thousandths(), i64::MAX);
+    assert_eq!(
+        done.cost.unwrap().ten_thousandths(),
+        9_999_999_999_999_999_999
+    );
     assert!(done.completed_at.unwrap() >= done.created_at);
     assert_eq!(done.user_id, w.editor, "who asked stays recorded");
     assert_eq!(scope.ai().get(pending.id).await.unwrap(), done);
@@ -207,7 +211,7 @@ async fn completing_records_the_outcome_once_and_an_exact_cost() {
         .fetch_one(pool(&w.db))
         .await
         .unwrap();
-    assert_eq!(text, "922337203685477.5807");
+    assert_eq!(text, "999999999999999.9999");
 }
 
 #[tokio::test]
@@ -594,7 +598,7 @@ mod round_trip {
             "[^\u{0}]{0,30}",
             any::<u32>().prop_map(|t| t >> 1),
             0u64..2_000_000_000,
-            proptest::option::of(0i64..=i64::MAX),
+            proptest::option::of(0u64..=9_999_999_999_999_999_999),
         );
         runner
             .run(
@@ -768,8 +772,25 @@ async fn a_cost_decodes_from_the_text_protocol_and_refuses_what_it_cannot_hold()
     assert_eq!(row.get::<Cost, _>(0).ten_thousandths(), 12_345);
     assert_eq!(row.get::<Cost, _>(1).ten_thousandths(), 12_345);
     assert_eq!(row.get::<Cost, _>(2), Cost::ZERO);
-    // The binary protocol refuses values a cost cannot be.
-    for bad in ["-1", "0.00001", "'NaN'", "1e20"] {
+    // A digit past the 28th decimal, which a decimal parser would round away to zero, is refused.
+    for tiny in ["0.00000000000000000000000000001", "1e-40"] {
+        let row = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SELECT {tiny}::numeric")))
+            .fetch_one(p)
+            .await
+            .unwrap();
+        assert!(row.try_get::<Cost, _>(0).is_err(), "{tiny}");
+    }
+    // The binary protocol reads the same, zeros past the fourth decimal included...
+    let padded: Cost = sqlx::query_scalar("SELECT 1.23450000::numeric")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(padded.ten_thousandths(), 12_345);
+    // ...and refuses values a cost cannot be: negative, a fifth decimal, NaN, beyond the column,
+    // beyond what a decimal holds.
+    for bad in [
+        "-1", "-0.0001", "0.00001", "'NaN'", "1e15", "1e20", "1e40", "1e-40",
+    ] {
         let result =
             sqlx::query_scalar::<_, Cost>(sqlx::AssertSqlSafe(format!("SELECT {bad}::numeric")))
                 .fetch_one(p)
