@@ -5,10 +5,10 @@
 //! DATABASE_URL=postgres://... cargo run --example quickstart   # uses that database
 //! ```
 
-use mixerai_data::{PageRequest, Result};
 use mixerai_data::brands::{BrandRole, NewBrand};
 use mixerai_data::content::NewContent;
 use mixerai_data::users::NewUser;
+use mixerai_data::{PageRequest, Result};
 
 #[tokio::main]
 async fn main() -> Result<()> {

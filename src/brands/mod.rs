@@ -243,11 +243,7 @@ fn check_settings(errors: &mut ValidationErrors, settings: &BrandSettings) {
     }
 }
 
-fn check_master_claim_brands(
-    errors: &mut ValidationErrors,
-    ids: &[BrandId],
-    own: Option<BrandId>,
-) {
+fn check_master_claim_brands(errors: &mut ValidationErrors, ids: &[BrandId], own: Option<BrandId>) {
     let mut seen = HashSet::new();
     for (i, id) in ids.iter().enumerate() {
         if !seen.insert(*id) {

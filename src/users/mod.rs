@@ -407,7 +407,9 @@ impl<'s> UserRepo<'s> {
             .bind(page.fetch_limit())
             .fetch_all(&mut *self.conn)
             .await?;
-        Ok(Page::from_rows(rows, &page, |u| (u.created_at, u.id.as_uuid())))
+        Ok(Page::from_rows(rows, &page, |u| {
+            (u.created_at, u.id.as_uuid())
+        }))
     }
 
     /// Applies `patch` to a live user's profile if the row is still as it was read: `expected` is

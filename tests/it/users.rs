@@ -44,12 +44,14 @@ async fn brand_with_members(db: &TestDatabase) -> (BrandId, User, User, User) {
     let outsider = create(db, "outsider@example.com").await;
     let brand = insert_brand(pool(db), "acme", a.id.as_uuid()).await;
     for u in [&a, &b] {
-        sqlx::query("INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'viewer')")
-            .bind(u.id)
-            .bind(brand)
-            .execute(pool(db))
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'viewer')",
+        )
+        .bind(u.id)
+        .bind(brand)
+        .execute(pool(db))
+        .await
+        .unwrap();
     }
     (BrandId::from_uuid(brand), a, b, outsider)
 }
@@ -59,7 +61,10 @@ async fn create_normalises_the_address_and_refuses_it_again_in_any_letter_case()
     let db = fresh_db().await;
     let user = create(&db, "  Grace.Hopper@Navy.MIL ").await;
     assert_eq!(user.email.as_str(), "grace.hopper@navy.mil");
-    assert_eq!((user.first_name.as_str(), user.last_name.as_str()), ("Grace", "Hopper"));
+    assert_eq!(
+        (user.first_name.as_str(), user.last_name.as_str()),
+        ("Grace", "Hopper")
+    );
     assert_eq!(user.timezone.as_str(), "UTC");
     assert_eq!(user.language.as_str(), "en");
 
@@ -80,7 +85,11 @@ async fn creating_a_user_is_forbidden_in_a_tenant_scope() {
     let db = fresh_db().await;
     let (brand, a, _, _) = brand_with_members(&db).await;
     let mut scope = db.database().scope(a.id, brand).await.unwrap();
-    let err = scope.users().create(&new_user("new@example.com")).await.unwrap_err();
+    let err = scope
+        .users()
+        .create(&new_user("new@example.com"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
 }
 
@@ -109,7 +118,11 @@ async fn a_tenant_scope_sees_the_acting_user_and_the_brands_members_but_not_outs
     assert_eq!(scope.users().get_by_email(&b.email).await.unwrap().id, b.id);
     let err = scope.users().get(outsider.id).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    let err = scope.users().get_by_email(&outsider.email).await.unwrap_err();
+    let err = scope
+        .users()
+        .get_by_email(&outsider.email)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 
     let page = scope.users().list(PageRequest::first(10)).await.unwrap();
@@ -146,9 +159,16 @@ async fn list_pages_through_live_users_newest_first_without_repeats_or_gaps() {
     assert_eq!(seen, newest_first, "ordered by (created_at, id) descending");
     let mut ids: Vec<_> = seen.iter().map(|(_, id)| *id).collect();
     ids.sort();
-    let mut expected: Vec<_> = created.iter().filter(|id| **id != created[3]).map(|id| id.as_uuid()).collect();
+    let mut expected: Vec<_> = created
+        .iter()
+        .filter(|id| **id != created[3])
+        .map(|id| id.as_uuid())
+        .collect();
     expected.sort();
-    assert_eq!(ids, expected, "every live user exactly once, the deleted one not at all");
+    assert_eq!(
+        ids, expected,
+        "every live user exactly once, the deleted one not at all"
+    );
 }
 
 #[test]
@@ -165,7 +185,14 @@ fn user_patch_reports_every_problem_at_once() {
     let fields: Vec<_> = err.errors().iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["first_name", "last_name", "avatar_url", "phone", "timezone", "language"],
+        [
+            "first_name",
+            "last_name",
+            "avatar_url",
+            "phone",
+            "timezone",
+            "language"
+        ],
         "{err}"
     );
     assert!(UserPatch::builder().build().unwrap().is_empty());
@@ -184,23 +211,41 @@ async fn update_profile_changes_only_the_fields_set_and_can_clear_optional_ones(
         .language("FR")
         .build()
         .unwrap();
-    let updated = system.users().update_profile(user.id, user.updated_at, &patch).await.unwrap();
+    let updated = system
+        .users()
+        .update_profile(user.id, user.updated_at, &patch)
+        .await
+        .unwrap();
     assert_eq!(updated.first_name, "Amazing");
     assert_eq!(updated.last_name, "Hopper");
-    assert_eq!(updated.avatar_url.as_deref(), Some("https://example.com/grace.png"));
+    assert_eq!(
+        updated.avatar_url.as_deref(),
+        Some("https://example.com/grace.png")
+    );
     assert_eq!(updated.phone.as_deref(), Some("+1 555 0100"));
     assert_eq!(updated.timezone.as_str(), "America/New_York");
     assert_eq!(updated.language.as_str(), "fr");
     system.commit().await.unwrap();
 
     let mut system = db.database().system_scope().await.unwrap();
-    let clear = UserPatch::builder().clear_avatar_url().clear_phone().build().unwrap();
-    let cleared = system.users().update_profile(user.id, updated.updated_at, &clear).await.unwrap();
+    let clear = UserPatch::builder()
+        .clear_avatar_url()
+        .clear_phone()
+        .build()
+        .unwrap();
+    let cleared = system
+        .users()
+        .update_profile(user.id, updated.updated_at, &clear)
+        .await
+        .unwrap();
     assert_eq!((cleared.avatar_url, cleared.phone), (None, None));
     assert_eq!(cleared.first_name, "Amazing");
     assert_eq!(cleared.timezone.as_str(), "America/New_York");
     system.commit().await.unwrap();
-    assert_eq!(system_get(&db, user.id).await.unwrap().first_name, "Amazing");
+    assert_eq!(
+        system_get(&db, user.id).await.unwrap().first_name,
+        "Amazing"
+    );
 }
 
 #[tokio::test]
@@ -209,19 +254,34 @@ async fn a_stale_update_conflicts_and_overwrites_nothing() {
     let user = create(&db, "grace@example.com").await;
     let mut system = db.database().system_scope().await.unwrap();
     let first = UserPatch::builder().first_name("First").build().unwrap();
-    system.users().update_profile(user.id, user.updated_at, &first).await.unwrap();
+    system
+        .users()
+        .update_profile(user.id, user.updated_at, &first)
+        .await
+        .unwrap();
     system.commit().await.unwrap();
 
     let mut system = db.database().system_scope().await.unwrap();
-    let second = UserPatch::builder().first_name("Second").last_name("Lost").build().unwrap();
-    let err = system.users().update_profile(user.id, user.updated_at, &second).await.unwrap_err();
+    let second = UserPatch::builder()
+        .first_name("Second")
+        .last_name("Lost")
+        .build()
+        .unwrap();
+    let err = system
+        .users()
+        .update_profile(user.id, user.updated_at, &second)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, Error::Conflict { constraint } if constraint == "users_stale_version"),
         "{err:?}"
     );
     drop(system);
     let now = system_get(&db, user.id).await.unwrap();
-    assert_eq!((now.first_name.as_str(), now.last_name.as_str()), ("First", "Hopper"));
+    assert_eq!(
+        (now.first_name.as_str(), now.last_name.as_str()),
+        ("First", "Hopper")
+    );
 }
 
 #[tokio::test]
@@ -234,9 +294,15 @@ async fn two_concurrent_updates_from_the_same_read_let_exactly_one_through() {
         let (db, barrier) = (db.clone(), barrier.clone());
         tasks.push(tokio::spawn(async move {
             let mut system = db.database().system_scope().await.unwrap();
-            let patch = UserPatch::builder().first_name(format!("Writer {i}")).build().unwrap();
+            let patch = UserPatch::builder()
+                .first_name(format!("Writer {i}"))
+                .build()
+                .unwrap();
             barrier.wait().await;
-            let result = system.users().update_profile(user.id, user.updated_at, &patch).await;
+            let result = system
+                .users()
+                .update_profile(user.id, user.updated_at, &patch)
+                .await;
             system.commit().await.unwrap();
             result.map(|u| u.first_name)
         }));
@@ -250,7 +316,10 @@ async fn two_concurrent_updates_from_the_same_read_let_exactly_one_through() {
         }
     }
     assert_eq!(winners.len(), 1, "{winners:?}");
-    assert_eq!(system_get(&db, user.id).await.unwrap().first_name, winners[0]);
+    assert_eq!(
+        system_get(&db, user.id).await.unwrap().first_name,
+        winners[0]
+    );
 }
 
 #[tokio::test]
@@ -260,9 +329,17 @@ async fn a_user_updates_their_own_profile_in_a_tenant_scope_but_no_one_elses() {
     let patch = UserPatch::builder().first_name("Changed").build().unwrap();
 
     let mut scope = db.database().scope(a.id, brand).await.unwrap();
-    let me = scope.users().update_profile(a.id, a.updated_at, &patch).await.unwrap();
+    let me = scope
+        .users()
+        .update_profile(a.id, a.updated_at, &patch)
+        .await
+        .unwrap();
     assert_eq!(me.first_name, "Changed");
-    let err = scope.users().update_profile(b.id, b.updated_at, &patch).await.unwrap_err();
+    let err = scope
+        .users()
+        .update_profile(b.id, b.updated_at, &patch)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "member: {err:?}");
     let err = scope
         .users()
@@ -270,17 +347,25 @@ async fn a_user_updates_their_own_profile_in_a_tenant_scope_but_no_one_elses() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "outsider: {err:?}");
-    let err = scope.users().update_profile(UserId::new(), a.updated_at, &patch).await.unwrap_err();
+    let err = scope
+        .users()
+        .update_profile(UserId::new(), a.updated_at, &patch)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "unknown: {err:?}");
     scope.commit().await.unwrap();
 
     assert_eq!(system_get(&db, a.id).await.unwrap().first_name, "Changed");
     assert_eq!(system_get(&db, b.id).await.unwrap().first_name, "Grace");
-    assert_eq!(system_get(&db, outsider.id).await.unwrap().first_name, "Grace");
+    assert_eq!(
+        system_get(&db, outsider.id).await.unwrap().first_name,
+        "Grace"
+    );
 }
 
 #[tokio::test]
-async fn a_soft_deleted_user_is_hidden_cannot_sign_in_keeps_the_address_and_comes_back_on_restore() {
+async fn a_soft_deleted_user_is_hidden_cannot_sign_in_keeps_the_address_and_comes_back_on_restore()
+{
     let db = fresh_db().await;
     let (brand, a, _, _) = brand_with_members(&db).await;
     let policy = PasswordPolicy::new(256, 1, 1).unwrap();
@@ -300,31 +385,57 @@ async fn a_soft_deleted_user_is_hidden_cannot_sign_in_keeps_the_address_and_come
         }
     };
     let mut system = db.database().system_scope().await.unwrap();
-    system.users().set_password(a.id, &password, &policy).await.unwrap();
+    system
+        .users()
+        .set_password(a.id, &password, &policy)
+        .await
+        .unwrap();
     system.users().soft_delete(a.id).await.unwrap();
     let err = system.users().soft_delete(a.id).await.unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. }), "deleted twice: {err:?}");
+    assert!(
+        matches!(err, Error::NotFound { .. }),
+        "deleted twice: {err:?}"
+    );
     system.commit().await.unwrap();
 
     let mut system = db.database().system_scope().await.unwrap();
-    assert!(matches!(system.users().get(a.id).await, Err(Error::NotFound { .. })));
-    assert!(matches!(system.users().get_by_email(&a.email).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        system.users().get(a.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        system.users().get_by_email(&a.email).await,
+        Err(Error::NotFound { .. })
+    ));
     let listed = system.users().list(PageRequest::first(100)).await.unwrap();
     assert!(listed.items.iter().all(|u| u.id != a.id));
-    let err = system.users().create(&new_user(a.email.as_str())).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { .. }), "address stays taken: {err:?}");
+    let err = system
+        .users()
+        .create(&new_user(a.email.as_str()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Conflict { .. }),
+        "address stays taken: {err:?}"
+    );
     drop(system);
     assert_eq!(login(&db).await, LoginOutcome::Failed);
     // Their role grants nothing while deleted.
     let mut scope = db.database().scope(a.id, brand).await.unwrap();
-    assert!(matches!(scope.brands().get(brand).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        scope.brands().get(brand).await,
+        Err(Error::NotFound { .. })
+    ));
     drop(scope);
 
     let mut system = db.database().system_scope().await.unwrap();
     let restored = system.users().restore(a.id).await.unwrap();
     assert_eq!((restored.id, restored.deleted_at), (a.id, None));
     let err = system.users().restore(a.id).await.unwrap_err();
-    assert!(matches!(err, Error::NotFound { .. }), "restored twice: {err:?}");
+    assert!(
+        matches!(err, Error::NotFound { .. }),
+        "restored twice: {err:?}"
+    );
     let err = system.users().restore(UserId::new()).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "unknown: {err:?}");
     system.commit().await.unwrap();
@@ -349,7 +460,10 @@ async fn soft_delete_and_restore_are_forbidden_in_a_tenant_scope_even_for_onesel
     let err = scope.users().restore(b.id).await.unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     drop(scope);
-    assert!(matches!(system_get(&db, b.id).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        system_get(&db, b.id).await,
+        Err(Error::NotFound { .. })
+    ));
     assert!(system_get(&db, a.id).await.is_ok());
 }
 
@@ -358,19 +472,42 @@ async fn set_platform_admin_sets_the_flag_and_reports_an_unknown_user() {
     let db = fresh_db().await;
     let user = create(&db, "grace@example.com").await;
     let mut system = db.database().system_scope().await.unwrap();
-    system.users().set_platform_admin(user.id, true).await.unwrap();
+    system
+        .users()
+        .set_platform_admin(user.id, true)
+        .await
+        .unwrap();
     let flag = &system.users().get(user.id).await.unwrap().metadata["is_platform_admin"];
     assert_eq!(flag, &serde_json::json!(true));
-    let err = system.users().set_platform_admin(UserId::new(), true).await.unwrap_err();
+    let err = system
+        .users()
+        .set_platform_admin(UserId::new(), true)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
 
-fn patch_input() -> impl Strategy<Value = (Option<String>, Option<String>, Option<String>, Option<String>, Option<String>)> {
+fn patch_input() -> impl Strategy<
+    Value = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ),
+> {
     (
         proptest::option::of(prop_oneof!["[A-Za-z ]{0,12}", any::<String>()]),
-        proptest::option::of(prop_oneof!["https://[a-z]{1,8}\\.com/[a-z]{0,8}", any::<String>()]),
+        proptest::option::of(prop_oneof![
+            "https://[a-z]{1,8}\\.com/[a-z]{0,8}",
+            any::<String>()
+        ]),
         proptest::option::of(prop_oneof!["[0-9 +]{0,20}", ".{0,60}"]),
-        proptest::option::of(prop_oneof![Just("Europe/Paris".to_owned()), Just("asia/tokyo".to_owned()), any::<String>()]),
+        proptest::option::of(prop_oneof![
+            Just("Europe/Paris".to_owned()),
+            Just("asia/tokyo".to_owned()),
+            any::<String>()
+        ]),
         proptest::option::of(prop_oneof!["[a-z]{2}", any::<String>()]),
     )
 }
