@@ -487,15 +487,16 @@ async fn set_platform_admin_sets_the_flag_and_reports_an_unknown_user() {
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
 
-fn patch_input() -> impl Strategy<
-    Value = (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    ),
-> {
+/// Raw patch input: first name, avatar URL, phone, time zone, language.
+type PatchInput = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn patch_input() -> impl Strategy<Value = PatchInput> {
     (
         proptest::option::of(prop_oneof!["[A-Za-z ]{0,12}", any::<String>()]),
         proptest::option::of(prop_oneof![
