@@ -416,6 +416,7 @@ impl<'s> UserRepo<'s> {
     /// the [`User::updated_at`] the caller saw. Returns the updated user.
     ///
     /// In a tenant scope a user may update only their own profile; a system scope may update anyone.
+    /// An empty patch ([`UserPatch::is_empty`]) still moves `updated_at`, like any other save.
     ///
     /// # Errors
     /// - [`Error::Conflict`] on [`USERS_STALE_VERSION`] when the row changed since it was read

@@ -1309,3 +1309,113 @@ proptest! {
         });
     }
 }
+
+/// Every list of this module and of `users` is served by an index in its order: with sequential
+/// scans priced out, the plan reads an index and never sorts.
+#[tokio::test]
+async fn every_people_list_is_served_by_an_index_in_its_order() {
+    let db = fresh_db().await;
+    let mut conn = pool(&db).acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let key = "($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))";
+    let assigned = "($2::timestamptz IS NULL OR (assigned_at, id) < ($2, $3))";
+    for (sql, index) in [
+        (
+            format!(
+                "SELECT id FROM users WHERE deleted_at IS NULL AND $1::uuid IS NOT NULL AND {key} ORDER BY created_at DESC, id DESC LIMIT 26"
+            ),
+            "idx_users_created",
+        ),
+        (
+            format!(
+                "SELECT id FROM brands WHERE deleted_at IS NULL AND $1::uuid IS NOT NULL AND {key} ORDER BY created_at DESC, id DESC LIMIT 26"
+            ),
+            "idx_brands_created",
+        ),
+        (
+            format!(
+                "SELECT id FROM brands WHERE parent_brand_id = $1 AND deleted_at IS NULL AND {key} ORDER BY created_at DESC, id DESC LIMIT 26"
+            ),
+            "idx_brands_parent_created",
+        ),
+        (
+            format!(
+                "SELECT id FROM user_brand_roles WHERE brand_id = $1 AND {assigned} ORDER BY assigned_at DESC, id DESC LIMIT 26"
+            ),
+            "idx_user_brand_roles_brand_assigned",
+        ),
+        (
+            format!(
+                "SELECT id FROM user_brand_roles WHERE user_id = $1 AND {assigned} ORDER BY assigned_at DESC, id DESC LIMIT 26"
+            ),
+            "idx_user_brand_roles_user_assigned",
+        ),
+    ] {
+        let explain = format!("EXPLAIN (FORMAT TEXT) {sql}");
+        let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+            .bind(uuid::Uuid::new_v4())
+            .bind(Option::<chrono::DateTime<Utc>>::None)
+            .bind(Option::<uuid::Uuid>::None)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains(index), "{index} not used:\n{plan}");
+        assert!(
+            !plan.contains("Sort"),
+            "sorted instead of reading in order:\n{plan}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_brand_admin_neither_sees_nor_changes_the_memberships_of_another_brand() {
+    let db = fresh_db().await;
+    let w = world(&db).await;
+    let other = create(&db, &minimal("Other"), w.owner).await;
+    let mut system = db.database().system_scope().await.unwrap();
+    system
+        .brands()
+        .grant(other.id, w.outsider, BrandRole::Admin, None)
+        .await
+        .unwrap();
+    system.commit().await.unwrap();
+
+    let mut scope = db.database().scope(w.admin, w.brand.id).await.unwrap();
+    let members = scope
+        .brands()
+        .members(other.id, PageRequest::default())
+        .await
+        .unwrap();
+    assert!(members.items.is_empty());
+    let err = scope
+        .brands()
+        .change_role(other.id, w.outsider, BrandRole::Viewer)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let err = scope
+        .brands()
+        .revoke(other.id, w.outsider)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    scope.commit().await.unwrap();
+
+    let mut system = db.database().system_scope().await.unwrap();
+    let page = system
+        .brands()
+        .members(other.id, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items
+            .iter()
+            .map(|m| (m.user_id, m.role))
+            .collect::<Vec<_>>(),
+        [(w.outsider, BrandRole::Admin)]
+    );
+}
