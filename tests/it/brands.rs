@@ -1419,3 +1419,91 @@ async fn a_brand_admin_neither_sees_nor_changes_the_memberships_of_another_brand
         [(w.outsider, BrandRole::Admin)]
     );
 }
+
+#[derive(Debug, Clone)]
+struct PatchInput {
+    name: Option<String>,
+    tone: Option<Option<String>>,
+    guardrails: Option<Vec<String>>,
+    country: Option<String>,
+    colors: Option<Option<(String, Option<String>)>>,
+}
+
+fn patch_input() -> impl Strategy<Value = PatchInput> {
+    let text = || prop_oneof!["[A-Za-z0-9 ]{0,16}", any::<String>()];
+    let colour = || prop_oneof!["#[0-9a-fA-F]{6}", any::<String>()];
+    (
+        proptest::option::of(text()),
+        proptest::option::of(proptest::option::of(text())),
+        proptest::option::of(proptest::collection::vec(text(), 0..3)),
+        proptest::option::of(prop_oneof!["[A-Z]{2}", any::<String>()]),
+        proptest::option::of(proptest::option::of((
+            colour(),
+            proptest::option::of(colour()),
+        ))),
+    )
+        .prop_map(|(name, tone, guardrails, country, colors)| PatchInput {
+            name,
+            tone,
+            guardrails,
+            country,
+            colors,
+        })
+}
+
+fn build_patch(input: &PatchInput) -> Result<BrandPatch, mixerai_data::ValidationErrors> {
+    let mut b = BrandPatch::builder();
+    if let Some(v) = &input.name {
+        b = b.name(v);
+    }
+    if let Some(v) = &input.tone {
+        b = b.tone_of_voice(v.clone());
+    }
+    if let Some(v) = &input.guardrails {
+        b = b.guardrails(v.clone());
+    }
+    if let Some(v) = &input.country {
+        b = b.country(v);
+    }
+    match &input.colors {
+        Some(Some((p, s))) => b = b.colors(p, s.as_deref(), None),
+        Some(None) => b = b.clear_colors(),
+        None => {}
+    }
+    b.build()
+}
+
+proptest! {
+    // One database per case: keep the cases few and each a short sequence of patches.
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Any patch input builds or is refused without panicking; whatever builds is applied exactly:
+    /// set fields take the new value, others keep theirs.
+    #[test]
+    fn every_brand_patch_that_builds_is_applied_exactly(inputs in prop::collection::vec(patch_input(), 1..5)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let db = fresh_db().await;
+            let owner = UserId::from_uuid(insert_user(pool(&db), "prop@example.com").await);
+            let mut brand = create(&db, &full_brand(), owner).await;
+            for input in &inputs {
+                let Ok(patch) = build_patch(input) else { continue };
+                let mut system = db.database().system_scope().await.unwrap();
+                let after = system.brands().update(brand.id, brand.updated_at, &patch).await.unwrap();
+                let read = system.brands().get(brand.id).await.unwrap();
+                system.commit().await.unwrap();
+                assert_eq!(&read, &after);
+                assert_eq!(&after.name, input.name.as_ref().unwrap_or(&brand.name));
+                assert_eq!(&after.tone_of_voice, input.tone.as_ref().unwrap_or(&brand.tone_of_voice));
+                assert_eq!(&after.guardrails, input.guardrails.as_ref().unwrap_or(&brand.guardrails));
+                match &input.colors {
+                    None => assert_eq!(after.colors, brand.colors),
+                    Some(None) => assert_eq!(after.colors, None),
+                    Some(Some((p, _))) => assert_eq!(after.colors.as_ref().unwrap().primary.as_str(), p.to_ascii_lowercase()),
+                }
+                assert_eq!(after.slug, brand.slug, "unset fields keep their value");
+                brand = after;
+            }
+        });
+    }
+}
