@@ -5,10 +5,10 @@
 //! DATABASE_URL=postgres://... cargo run --example quickstart   # uses that database
 //! ```
 
-use mixerai_data::Result;
 use mixerai_data::brands::{BrandRole, NewBrand};
 use mixerai_data::content::NewContent;
 use mixerai_data::users::NewUser;
+use mixerai_data::{PageRequest, Result};
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -67,7 +67,11 @@ async fn main() -> Result<()> {
     let mut scope = db.scope(ada.id, brand.id).await?;
     let read = scope.content().get(created.id).await?;
     let me = scope.users().get(ada.id).await?;
-    let members = scope.brands().members(brand.id).await?;
+    let members = scope
+        .brands()
+        .members(brand.id, PageRequest::default())
+        .await?
+        .items;
     drop(scope); // read-only: dropping rolls back
 
     println!(

@@ -3,11 +3,26 @@
 //! Users belong to no brand. Creating one is set-up work for a [`SystemScope`](crate::SystemScope);
 //! inside a tenant [`Scope`](crate::Scope) a user sees themselves and the members of the scope's brand,
 //! and edits only their own profile. The password hash and MFA material are never selected here.
+//!
+//! # Which scope may do what
+//! | method | tenant [`Scope`](crate::Scope) | [`SystemScope`](crate::SystemScope) |
+//! |---|---|---|
+//! | [`create`](UserRepo::create), [`soft_delete`](UserRepo::soft_delete), [`restore`](UserRepo::restore), [`set_platform_admin`](UserRepo::set_platform_admin), sign-in and MFA | [`Error::Forbidden`] | yes |
+//! | [`get`](UserRepo::get), [`get_by_email`](UserRepo::get_by_email), [`list`](UserRepo::list) | the acting user and the brand's members | every live user |
+//! | [`update_profile`](UserRepo::update_profile) | the acting user's own profile only | any live user |
+//!
+//! # Soft delete
+//! A soft-deleted user is not returned by `get`, `get_by_email` or `list`, cannot sign in, and grants
+//! nothing in any brand (the policies' role look-up skips them). Their address stays taken: the unique
+//! key on the normalised address covers deleted rows too (`migrations/0003_users.sql`), so creating a
+//! new account with it is [`Error::Conflict`], and [`restore`](UserRepo::restore) therefore never
+//! conflicts. Freeing an address means purging the row, which retention (spec 5.2) does later.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
+use crate::page::{Page, PageRequest};
 use crate::types::{Email, LanguageCode, Timezone, UserId, http_url, non_blank, text};
 use crate::{Error, Result, ValidationErrors};
 
@@ -178,6 +193,132 @@ impl NewUserBuilder {
     }
 }
 
+/// A validated change to a user's profile; build one with [`UserPatch::builder`].
+///
+/// Only the fields that were set change. The optional fields (`avatar_url`, `phone`) can also be
+/// cleared.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserPatch {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    avatar_url: Option<Option<String>>,
+    phone: Option<Option<String>>,
+    timezone: Option<Timezone>,
+    language: Option<LanguageCode>,
+}
+
+impl UserPatch {
+    /// Starts a builder; [`UserPatchBuilder::build`] reports every problem at once.
+    pub fn builder() -> UserPatchBuilder {
+        UserPatchBuilder::default()
+    }
+
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Raw input for a [`UserPatch`]. Nothing is checked until [`build`](Self::build).
+#[derive(Debug, Clone, Default)]
+pub struct UserPatchBuilder {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    avatar_url: Option<Option<String>>,
+    phone: Option<Option<String>>,
+    timezone: Option<String>,
+    language: Option<String>,
+}
+
+impl UserPatchBuilder {
+    /// New given name (not blank, at most 100 characters).
+    pub fn first_name(mut self, v: impl Into<String>) -> Self {
+        self.first_name = Some(v.into());
+        self
+    }
+    /// New family name (not blank, at most 100 characters).
+    pub fn last_name(mut self, v: impl Into<String>) -> Self {
+        self.last_name = Some(v.into());
+        self
+    }
+    /// New profile picture URL (`http`/`https`).
+    pub fn avatar_url(mut self, v: impl Into<String>) -> Self {
+        self.avatar_url = Some(Some(v.into()));
+        self
+    }
+    /// Removes the profile picture.
+    pub fn clear_avatar_url(mut self) -> Self {
+        self.avatar_url = Some(None);
+        self
+    }
+    /// New phone number (at most 50 characters).
+    pub fn phone(mut self, v: impl Into<String>) -> Self {
+        self.phone = Some(Some(v.into()));
+        self
+    }
+    /// Removes the phone number.
+    pub fn clear_phone(mut self) -> Self {
+        self.phone = Some(None);
+        self
+    }
+    /// New IANA time zone, e.g. `Europe/London`.
+    pub fn timezone(mut self, v: impl Into<String>) -> Self {
+        self.timezone = Some(v.into());
+        self
+    }
+    /// New ISO 639-1 language.
+    pub fn language(mut self, v: impl Into<String>) -> Self {
+        self.language = Some(v.into());
+        self
+    }
+
+    /// Validates every field that was set, returning all problems together.
+    pub fn build(self) -> Result<UserPatch, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let mut name = |field: &str, v: Option<String>| match v {
+            Some(n) => errors
+                .check(field, non_blank(&n, 100))
+                .map(|n| Some(n.to_owned())),
+            None => Some(None),
+        };
+        let first_name = name("first_name", self.first_name);
+        let last_name = name("last_name", self.last_name);
+        let avatar_url = match self.avatar_url {
+            Some(Some(url)) => errors
+                .check("avatar_url", http_url(&url))
+                .map(|u| Some(Some(u.to_owned()))),
+            other => Some(other),
+        };
+        let phone = match self.phone {
+            Some(Some(p)) => errors
+                .check("phone", text(&p, 50))
+                .map(|p| Some(Some(p.to_owned()))),
+            other => Some(other),
+        };
+        let timezone = match &self.timezone {
+            Some(tz) => errors.check("timezone", Timezone::parse(tz)).map(Some),
+            None => Some(None),
+        };
+        let language = match &self.language {
+            Some(l) => errors.check("language", LanguageCode::parse(l)).map(Some),
+            None => Some(None),
+        };
+        errors.into_result()?;
+        Ok(UserPatch {
+            first_name: first_name.expect("checked"),
+            last_name: last_name.expect("checked"),
+            avatar_url: avatar_url.expect("checked"),
+            phone: phone.expect("checked"),
+            timezone: timezone.expect("checked"),
+            language: language.expect("checked"),
+        })
+    }
+}
+
+/// The constraint name an optimistic-concurrency miss on `users` is reported with, in
+/// [`Error::Conflict`].
+pub const USERS_STALE_VERSION: &str = "users_stale_version";
+
 /// Users repository over one scope's transaction.
 #[derive(Debug)]
 pub struct UserRepo<'s> {
@@ -210,9 +351,10 @@ impl<'s> UserRepo<'s> {
         Ok(user)
     }
 
-    /// The user with this id, if visible in the scope.
+    /// The live (not soft-deleted) user with this id, if visible in the scope; otherwise
+    /// [`Error::NotFound`].
     pub async fn get(&mut self, id: UserId) -> Result<User> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
         sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *self.conn)
@@ -220,9 +362,12 @@ impl<'s> UserRepo<'s> {
             .ok_or(Error::NotFound { entity: "user" })
     }
 
-    /// The user with this address in any letter case, if visible in the scope.
+    /// The live user with this address in any letter case, if visible in the scope; otherwise
+    /// [`Error::NotFound`].
     pub async fn get_by_email(&mut self, email: &Email) -> Result<User> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1 AND deleted_at IS NULL"
+        );
         sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
             .bind(email)
             .fetch_optional(&mut *self.conn)
@@ -245,5 +390,124 @@ impl<'s> UserRepo<'s> {
             return Err(Error::NotFound { entity: "user" });
         }
         Ok(())
+    }
+
+    /// One page of the live users visible in the scope, newest first: in a tenant scope the acting
+    /// user and the brand's members, in a system scope everyone.
+    pub async fn list(&mut self, page: PageRequest) -> Result<Page<User>> {
+        let (after_at, after_id) = page.after_key();
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users
+             WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        let rows = sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
+            .bind(after_at)
+            .bind(after_id)
+            .bind(page.fetch_limit())
+            .fetch_all(&mut *self.conn)
+            .await?;
+        Ok(Page::from_rows(rows, &page, |u| {
+            (u.created_at, u.id.as_uuid())
+        }))
+    }
+
+    /// Applies `patch` to a live user's profile if the row is still as it was read: `expected` is
+    /// the [`User::updated_at`] the caller saw. Returns the updated user.
+    ///
+    /// In a tenant scope a user may update only their own profile; a system scope may update anyone.
+    /// An empty patch ([`UserPatch::is_empty`]) still moves `updated_at`, like any other save.
+    ///
+    /// # Errors
+    /// - [`Error::Conflict`] on [`USERS_STALE_VERSION`] when the row changed since it was read
+    ///   (nothing is written);
+    /// - [`Error::NotFound`] when there is no such live user, or it is not visible;
+    /// - [`Error::Forbidden`] when it is visible but not the acting user's own.
+    pub async fn update_profile(
+        &mut self,
+        id: UserId,
+        expected: DateTime<Utc>,
+        patch: &UserPatch,
+    ) -> Result<User> {
+        // One statement whatever was set: a column not in the patch is assigned itself. Only the
+        // profile columns the application role may update (0013) appear in the SET list.
+        let sql = format!(
+            "UPDATE users SET
+                first_name = coalesce($3, first_name),
+                last_name = coalesce($4, last_name),
+                avatar_url = CASE WHEN $5 THEN $6 ELSE avatar_url END,
+                phone = CASE WHEN $7 THEN $8 ELSE phone END,
+                timezone = coalesce($9, timezone),
+                language = coalesce($10, language)
+             WHERE id = $1 AND updated_at = $2 AND deleted_at IS NULL
+             RETURNING {USER_COLUMNS}"
+        );
+        let updated = sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(expected)
+            .bind(&patch.first_name)
+            .bind(&patch.last_name)
+            .bind(patch.avatar_url.is_some())
+            .bind(patch.avatar_url.clone().flatten())
+            .bind(patch.phone.is_some())
+            .bind(patch.phone.clone().flatten())
+            .bind(patch.timezone)
+            .bind(patch.language)
+            .fetch_optional(&mut *self.conn)
+            .await?;
+        if let Some(user) = updated {
+            return Ok(user);
+        }
+        // Nothing matched: tell a stale token from a missing row from a row the policies refused.
+        let current: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT updated_at FROM users WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .fetch_optional(&mut *self.conn)
+                .await?;
+        Err(match current {
+            None => Error::NotFound { entity: "user" },
+            Some(at) if at != expected => Error::Conflict {
+                constraint: USERS_STALE_VERSION.to_owned(),
+            },
+            Some(_) => Error::Forbidden {
+                reason: "a user may update only their own profile".to_owned(),
+            },
+        })
+    }
+
+    /// Soft-deletes a live user: they disappear from `get` and `list`, cannot sign in and hold no
+    /// access, but the row (and its address) is kept for [`restore`](Self::restore). Needs a
+    /// [`SystemScope`](crate::SystemScope) ([`Error::Forbidden`] in a tenant scope).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such live user (including one already deleted).
+    pub async fn soft_delete(&mut self, id: UserId) -> Result<()> {
+        let done =
+            sqlx::query("UPDATE users SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id)
+                .execute(&mut *self.conn)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound { entity: "user" });
+        }
+        Ok(())
+    }
+
+    /// Brings a soft-deleted user back, with their memberships as they were. Never conflicts: the
+    /// address stayed reserved while the user was deleted (see the [module docs](self)). Needs a
+    /// [`SystemScope`](crate::SystemScope) ([`Error::Forbidden`] in a tenant scope).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such soft-deleted user.
+    pub async fn restore(&mut self, id: UserId) -> Result<User> {
+        let sql = format!(
+            "UPDATE users SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL
+             RETURNING {USER_COLUMNS}"
+        );
+        sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *self.conn)
+            .await?
+            .ok_or(Error::NotFound { entity: "user" })
     }
 }
