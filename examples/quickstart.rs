@@ -69,7 +69,7 @@ async fn main() -> Result<()> {
     let me = scope.users().get(ada.id).await?;
     let members = scope
         .brands()
-        .members(brand.id, PageRequest::default())
+        .members(brand.id, &PageRequest::default())
         .await?
         .items;
     drop(scope); // read-only: dropping rolls back

@@ -153,7 +153,11 @@ impl BrandRepo<'_> {
 
     /// One page of the members of `brand` visible in the scope, newest assignment first, expired
     /// roles included (they show who had access until when). Changing a role moves it to the front.
-    pub async fn members(&mut self, brand: BrandId, page: PageRequest) -> Result<Page<Membership>> {
+    pub async fn members(
+        &mut self,
+        brand: BrandId,
+        page: &PageRequest,
+    ) -> Result<Page<Membership>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM user_brand_roles
@@ -167,7 +171,7 @@ impl BrandRepo<'_> {
             .bind(page.fetch_limit())
             .fetch_all(&mut *self.conn)
             .await?;
-        Ok(Page::from_rows(rows, &page, membership_key))
+        Ok(Page::from_rows(rows, page, membership_key))
     }
 
     /// One page of `user`'s live memberships (not expired, in brands not soft-deleted), newest
@@ -179,7 +183,7 @@ impl BrandRepo<'_> {
     pub async fn memberships_of(
         &mut self,
         user: UserId,
-        page: PageRequest,
+        page: &PageRequest,
     ) -> Result<Page<Membership>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
@@ -196,7 +200,7 @@ impl BrandRepo<'_> {
             .bind(page.fetch_limit())
             .fetch_all(&mut *self.conn)
             .await?;
-        Ok(Page::from_rows(rows, &page, membership_key))
+        Ok(Page::from_rows(rows, page, membership_key))
     }
 
     /// Records one use of the acting user's role in the scope's brand: `last_accessed_at = now()`,

@@ -898,7 +898,7 @@ impl<'s> BrandRepo<'s> {
 
     /// One page of the live brands visible in the scope, newest first: every brand in a system
     /// scope, the scope's own brand in a tenant scope.
-    pub async fn list(&mut self, page: PageRequest) -> Result<Page<Brand>> {
+    pub async fn list(&mut self, page: &PageRequest) -> Result<Page<Brand>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
             "SELECT {BRAND_COLUMNS} FROM brands
@@ -911,14 +911,14 @@ impl<'s> BrandRepo<'s> {
             .bind(page.fetch_limit())
             .fetch_all(&mut *self.conn)
             .await?;
-        Ok(Page::from_rows(rows, &page, |b| {
+        Ok(Page::from_rows(rows, page, |b| {
             (b.created_at, b.id.as_uuid())
         }))
     }
 
     /// One page of the live sub-brands of `parent`, newest first. Sub-brands are other tenants, so
     /// this is [`SystemScope`](crate::SystemScope) work: a tenant scope sees none.
-    pub async fn sub_brands(&mut self, parent: BrandId, page: PageRequest) -> Result<Page<Brand>> {
+    pub async fn sub_brands(&mut self, parent: BrandId, page: &PageRequest) -> Result<Page<Brand>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
             "SELECT {BRAND_COLUMNS} FROM brands
@@ -933,7 +933,7 @@ impl<'s> BrandRepo<'s> {
             .bind(page.fetch_limit())
             .fetch_all(&mut *self.conn)
             .await?;
-        Ok(Page::from_rows(rows, &page, |b| {
+        Ok(Page::from_rows(rows, page, |b| {
             (b.created_at, b.id.as_uuid())
         }))
     }

@@ -394,7 +394,7 @@ impl<'s> UserRepo<'s> {
 
     /// One page of the live users visible in the scope, newest first: in a tenant scope the acting
     /// user and the brand's members, in a system scope everyone.
-    pub async fn list(&mut self, page: PageRequest) -> Result<Page<User>> {
+    pub async fn list(&mut self, page: &PageRequest) -> Result<Page<User>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users
@@ -407,7 +407,7 @@ impl<'s> UserRepo<'s> {
             .bind(page.fetch_limit())
             .fetch_all(&mut *self.conn)
             .await?;
-        Ok(Page::from_rows(rows, &page, |u| {
+        Ok(Page::from_rows(rows, page, |u| {
             (u.created_at, u.id.as_uuid())
         }))
     }

@@ -432,7 +432,7 @@ async fn soft_delete_and_restore_belong_to_system_scopes_and_platform_admins() {
         system.brands().get(w.brand.id).await,
         Err(Error::NotFound { .. })
     ));
-    let listed = system.brands().list(PageRequest::default()).await.unwrap();
+    let listed = system.brands().list(&PageRequest::default()).await.unwrap();
     assert!(listed.items.is_empty());
     let err = system.brands().soft_delete(w.brand.id).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "twice: {err:?}");
@@ -504,12 +504,12 @@ async fn sub_brands_are_listed_and_a_cycle_or_missing_parent_is_refused() {
     let mut system = db.database().system_scope().await.unwrap();
     let first = system
         .brands()
-        .sub_brands(root.id, PageRequest::first(2))
+        .sub_brands(root.id, &PageRequest::first(2))
         .await
         .unwrap();
     let second = system
         .brands()
-        .sub_brands(root.id, PageRequest::first(2).after(first.next.unwrap()))
+        .sub_brands(root.id, &PageRequest::first(2).after(first.next.unwrap()))
         .await
         .unwrap();
     let mut ids: Vec<_> = first
@@ -580,7 +580,7 @@ async fn sub_brands_are_listed_and_a_cycle_or_missing_parent_is_refused() {
     let mut scope = db.database().scope(owner, root.id).await.unwrap();
     let seen = scope
         .brands()
-        .sub_brands(root.id, PageRequest::default())
+        .sub_brands(root.id, &PageRequest::default())
         .await
         .unwrap();
     assert!(seen.items.is_empty());
@@ -676,7 +676,7 @@ async fn list_shows_every_live_brand_to_a_system_scope_and_only_its_own_to_a_ten
     let mut seen = Vec::new();
     let mut request = PageRequest::first(2);
     loop {
-        let page = system.brands().list(request).await.unwrap();
+        let page = system.brands().list(&request).await.unwrap();
         seen.extend(page.items.iter().map(|b| (b.created_at, b.id.as_uuid())));
         match page.next {
             Some(c) => request = request.after(c),
@@ -689,7 +689,7 @@ async fn list_shows_every_live_brand_to_a_system_scope_and_only_its_own_to_a_ten
     assert_eq!(seen, sorted);
     drop(system);
     let mut scope = db.database().scope(w.viewer, w.brand.id).await.unwrap();
-    let mine = scope.brands().list(PageRequest::default()).await.unwrap();
+    let mine = scope.brands().list(&PageRequest::default()).await.unwrap();
     assert_eq!(
         mine.items.iter().map(|b| b.id).collect::<Vec<_>>(),
         [w.brand.id]
@@ -699,7 +699,7 @@ async fn list_shows_every_live_brand_to_a_system_scope_and_only_its_own_to_a_ten
     assert!(
         scope
             .brands()
-            .list(PageRequest::default())
+            .list(&PageRequest::default())
             .await
             .unwrap()
             .items
@@ -784,7 +784,7 @@ async fn roles_are_granted_changed_and_revoked_by_admins_only() {
     let mut scope = db.database().scope(newcomer, w.brand.id).await.unwrap();
     let members = scope
         .brands()
-        .members(w.brand.id, PageRequest::first(10))
+        .members(w.brand.id, &PageRequest::first(10))
         .await
         .unwrap();
     let mut roles: Vec<_> = members.items.iter().map(|m| (m.user_id, m.role)).collect();
@@ -816,7 +816,7 @@ async fn members_page_newest_grant_first_without_repeats() {
     let mut seen = Vec::new();
     let mut request = PageRequest::first(3);
     loop {
-        let page = scope.brands().members(w.brand.id, request).await.unwrap();
+        let page = scope.brands().members(w.brand.id, &request).await.unwrap();
         seen.extend(page.items.iter().map(|m| (m.assigned_at, m.id.as_uuid())));
         match page.next {
             Some(c) => request = request.after(c),
@@ -874,7 +874,7 @@ async fn memberships_of_a_user_list_only_live_roles_in_live_brands() {
     system.brands().soft_delete(deleted.id).await.unwrap();
     let page = system
         .brands()
-        .memberships_of(someone, PageRequest::first(1))
+        .memberships_of(someone, &PageRequest::first(1))
         .await
         .unwrap();
     assert_eq!(
@@ -894,7 +894,7 @@ async fn memberships_of_a_user_list_only_live_roles_in_live_brands() {
     let mut scope = db.database().scope(owner, expired.id).await.unwrap();
     let page = scope
         .brands()
-        .memberships_of(owner, PageRequest::default())
+        .memberships_of(owner, &PageRequest::default())
         .await
         .unwrap();
     assert_eq!(
@@ -928,7 +928,7 @@ async fn an_expired_grant_gives_no_access_through_the_api() {
     assert!(
         scope
             .brands()
-            .members(w.brand.id, PageRequest::default())
+            .members(w.brand.id, &PageRequest::default())
             .await
             .unwrap()
             .items
@@ -1387,7 +1387,7 @@ async fn a_brand_admin_neither_sees_nor_changes_the_memberships_of_another_brand
     let mut scope = db.database().scope(w.admin, w.brand.id).await.unwrap();
     let members = scope
         .brands()
-        .members(other.id, PageRequest::default())
+        .members(other.id, &PageRequest::default())
         .await
         .unwrap();
     assert!(members.items.is_empty());
@@ -1408,7 +1408,7 @@ async fn a_brand_admin_neither_sees_nor_changes_the_memberships_of_another_brand
     let mut system = db.database().system_scope().await.unwrap();
     let page = system
         .brands()
-        .members(other.id, PageRequest::default())
+        .members(other.id, &PageRequest::default())
         .await
         .unwrap();
     assert_eq!(

@@ -125,7 +125,7 @@ async fn a_tenant_scope_sees_the_acting_user_and_the_brands_members_but_not_outs
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 
-    let page = scope.users().list(PageRequest::first(10)).await.unwrap();
+    let page = scope.users().list(&PageRequest::first(10)).await.unwrap();
     let mut ids: Vec<_> = page.items.iter().map(|u| u.id).collect();
     ids.sort();
     let mut expected = vec![a.id, b.id];
@@ -146,7 +146,7 @@ async fn list_pages_through_live_users_newest_first_without_repeats_or_gaps() {
     let mut seen = Vec::new();
     let mut request = PageRequest::first(2);
     loop {
-        let page = system.users().list(request).await.unwrap();
+        let page = system.users().list(&request).await.unwrap();
         assert!(page.items.len() <= 2);
         seen.extend(page.items.iter().map(|u| (u.created_at, u.id.as_uuid())));
         match page.next {
@@ -407,7 +407,7 @@ async fn a_soft_deleted_user_is_hidden_cannot_sign_in_keeps_the_address_and_come
         system.users().get_by_email(&a.email).await,
         Err(Error::NotFound { .. })
     ));
-    let listed = system.users().list(PageRequest::first(100)).await.unwrap();
+    let listed = system.users().list(&PageRequest::first(100)).await.unwrap();
     assert!(listed.items.iter().all(|u| u.id != a.id));
     let err = system
         .users()
