@@ -1040,7 +1040,9 @@ impl<'s> BrandRepo<'s> {
     }
 
     /// Soft-deletes a live brand: it disappears from `get`, `list` and `sub_brands`; its rows, name
-    /// and slug are kept for [`restore`](Self::restore). A system scope or a platform admin may.
+    /// and slug are kept for [`restore`](Self::restore). Its members' roles grant nothing while it is
+    /// deleted (their scopes see none of its rows); platform admins keep access to restore it. A system
+    /// scope or a platform admin may delete.
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is no such live brand in the scope; [`Error::Forbidden`] for

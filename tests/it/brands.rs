@@ -438,10 +438,11 @@ async fn soft_delete_and_restore_belong_to_system_scopes_and_platform_admins() {
     assert!(matches!(err, Error::NotFound { .. }), "twice: {err:?}");
     system.commit().await.unwrap();
 
+    // A deleted brand is closed to its members (0019): its own admin no longer even sees it.
     let mut scope = db.database().scope(w.admin, w.brand.id).await.unwrap();
     let err = scope.brands().restore(w.brand.id).await.unwrap_err();
     assert!(
-        matches!(err, Error::Forbidden { .. }),
+        matches!(err, Error::NotFound { .. }),
         "brand admin restore: {err:?}"
     );
     drop(scope);
@@ -1506,4 +1507,47 @@ proptest! {
             }
         });
     }
+}
+
+#[tokio::test]
+async fn members_of_a_soft_deleted_brand_can_neither_read_nor_write_it() {
+    use mixerai_data::content::NewContent;
+    let db = fresh_db().await;
+    let w = world(&db).await;
+    let article = |title: &str| {
+        NewContent::builder()
+            .content_type("article")
+            .title(title)
+            .build()
+            .unwrap()
+    };
+    let mut scope = db.database().scope(w.editor, w.brand.id).await.unwrap();
+    let before = scope.content().create(&article("Before")).await.unwrap();
+    scope.commit().await.unwrap();
+
+    let mut system = db.database().system_scope().await.unwrap();
+    system.brands().soft_delete(w.brand.id).await.unwrap();
+    system.commit().await.unwrap();
+
+    for member in [w.admin, w.editor, w.viewer] {
+        let mut scope = db.database().scope(member, w.brand.id).await.unwrap();
+        let err = scope.content().get(before.id).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+        let members = scope
+            .brands()
+            .members(w.brand.id, &PageRequest::default())
+            .await
+            .unwrap();
+        assert!(members.items.is_empty());
+        // A refused write aborts the transaction, so it goes last.
+        let err = scope.content().create(&article("After")).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    }
+
+    // Restored, the same roles work again.
+    let mut system = db.database().system_scope().await.unwrap();
+    system.brands().restore(w.brand.id).await.unwrap();
+    system.commit().await.unwrap();
+    let mut scope = db.database().scope(w.viewer, w.brand.id).await.unwrap();
+    assert_eq!(scope.content().get(before.id).await.unwrap().id, before.id);
 }
