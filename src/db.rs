@@ -16,7 +16,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 ///
 /// # The role it connects as
 /// One role owns the schema: it runs [`Database::migrate`], and its pool opens every scope. It needs
-/// `BYPASSRLS` and should not be a superuser. Set it up once, as a superuser:
+/// `BYPASSRLS` and should not be a superuser. Set it up once, as a superuser (`mixerai_app` is
+/// cluster-wide: create it once per cluster, grant it to each database's owner):
 ///
 /// ```sql
 /// CREATE ROLE mixerai_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
@@ -25,17 +26,29 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// CREATE DATABASE mixerai OWNER mixerai_owner;
 /// ```
 ///
-/// Why `BYPASSRLS`: the migrations make the owner a member of `mixerai_app`, so every policy written
-/// `TO mixerai_app` (the RESTRICTIVE brand scope included) applies to the owner too, and its tables are
-/// `FORCE ROW LEVEL SECURITY`. Without `BYPASSRLS` a [`SystemScope`] could not create a user or a brand,
-/// and the audit trigger and the other `SECURITY DEFINER` helpers (which run as the owner) would be
-/// refused by brand-scope policies. PostgreSQL checks `BYPASSRLS` on the *current* role, and a tenant
-/// [`Scope`] switches to `mixerai_app` (no `BYPASSRLS`), so tenant work stays fully enforced.
+/// Why `BYPASSRLS`: the migrations make the owner a member of `mixerai_app`, and a member inherits
+/// its privileges, so every policy written `TO mixerai_app` (the RESTRICTIVE brand scopes included)
+/// holds the owner too, on tables that are `FORCE ROW LEVEL SECURITY`. Without `BYPASSRLS` a
+/// [`SystemScope`] could create neither a user nor a brand, and the audit trigger and the other
+/// `SECURITY DEFINER` helpers, which run as the owner, would be refused by the brand scopes
+/// (`new row violates row-level security policy "events_scope"`). PostgreSQL checks `BYPASSRLS` on the
+/// *current* role, and a tenant [`Scope`] switches to `mixerai_app` (no `BYPASSRLS`), so tenant work
+/// stays fully enforced.
 ///
-/// `WITH ADMIN OPTION` (or, instead of pre-creating `mixerai_app`, `CREATEROLE` on the owner) lets
-/// the migrations create `mixerai_app` if needed and grant it to the owner. A superuser works too but is
-/// not recommended: it can do anything else as well. A role without `BYPASSRLS` is not supported;
-/// [`Database::migrate`] refuses it before applying anything.
+/// `WITH ADMIN OPTION` is what lets the migrations' `GRANT mixerai_app TO CURRENT_USER` succeed (a
+/// plain membership is refused); it is needed until the tenancy migration has been applied. Instead,
+/// `CREATEROLE` on the owner also works on PostgreSQL 15 and older (and on 16 and newer when the
+/// migrations create `mixerai_app` themselves), but is not recommended: before 16 it lets the role
+/// grant itself membership in nearly any role.
+///
+/// Not supported, and refused by [`Database::migrate`] before it applies anything:
+/// - **A role without `BYPASSRLS`.** It would need, on every table and every future one, a policy
+///   admitting it to everything (the same power as `BYPASSRLS`, spelled table by table, and one
+///   forgotten table breaks system scopes), and it would have to be `NOINHERIT` so the tenant policies
+///   stop applying to it, an attribute the migrations cannot set or rely on.
+/// - **Connecting as `mixerai_app`** or any role that does not bypass: system scopes cannot work.
+///
+/// A superuser works but is not recommended: it can do anything else as well.
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: PgPool,
@@ -77,7 +90,7 @@ impl Database {
     /// [`crate::Error::Forbidden`], its reason naming what is missing, when the role
     /// - can neither bypass row-level security nor is a superuser: it needs `BYPASSRLS`; or
     /// - still has to make itself a member of `mixerai_app` (the tenancy migration is not applied yet)
-    ///   and cannot: it needs `mixerai_app` granted `WITH ADMIN OPTION` (or `CREATEROLE`).
+    ///   and cannot: it needs `mixerai_app` granted `WITH ADMIN OPTION`.
     ///
     /// Either way nothing is applied, instead of failing later with row-level security errors.
     pub async fn migrate(&self) -> Result<()> {

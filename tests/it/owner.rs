@@ -396,3 +396,46 @@ async fn migrating_as_an_owner_that_cannot_grant_itself_mixerai_app_is_refused_b
     db.pool().close().await;
     assert!(!owner.anything_applied().await, "nothing was applied");
 }
+
+#[tokio::test]
+async fn a_createrole_owner_needs_no_grant_of_mixerai_app_before_postgresql_16() {
+    let owner = OwnerDb::create("BYPASSRLS CREATEROLE", false).await;
+    let db = owner.database();
+    let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
+    let migrated = db.migrate().await;
+    if version < 160000 {
+        // CREATEROLE may grant any non-superuser role there, so 0013 makes the owner a member itself.
+        migrated.expect("a CREATEROLE owner migrates");
+        let mut system = db.system_scope().await.unwrap();
+        let ada = system
+            .users()
+            .create(&user("ada@example.com"))
+            .await
+            .unwrap();
+        let engines = system
+            .brands()
+            .create(&brand("Analytical Engines"), ada.id)
+            .await
+            .unwrap();
+        system.commit().await.unwrap();
+        let mut scope = db.scope(ada.id, engines.id).await.unwrap();
+        let role: String = sqlx::query_scalar("SELECT current_user::text")
+            .fetch_one(scope.connection())
+            .await
+            .unwrap();
+        assert_eq!(role, "mixerai_app");
+        scope.rollback().await.unwrap();
+    } else {
+        // From 16 CREATEROLE grants only roles it administers, and mixerai_app exists already.
+        let err = migrated.unwrap_err();
+        assert!(
+            matches!(&err, Error::Forbidden { reason } if reason.contains("WITH ADMIN OPTION")),
+            "{err:?}"
+        );
+        assert!(!owner.anything_applied().await, "nothing was applied");
+    }
+    db.pool().close().await;
+}
