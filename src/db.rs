@@ -3,9 +3,9 @@
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::Result;
-use crate::scope::{Scope, SystemScope};
+use crate::scope::{APP_ROLE, Scope, SystemScope};
 use crate::types::{BrandId, UserId};
+use crate::{Error, Result};
 
 /// The schema, embedded at compile time from `migrations/` (plain SQL, applied in file-name order).
 ///
@@ -13,6 +13,42 @@ use crate::types::{BrandId, UserId};
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// A handle on one PostgreSQL database holding the MixerAI schema. Cheap to clone (it wraps a pool).
+///
+/// # The role it connects as
+/// One role owns the schema: it runs [`Database::migrate`], and its pool opens every scope. It needs
+/// `BYPASSRLS` and should not be a superuser. Set it up once, as a superuser (`mixerai_app` is
+/// cluster-wide: create it once per cluster, grant it to each database's owner):
+///
+/// ```sql
+/// CREATE ROLE mixerai_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+/// CREATE ROLE mixerai_owner LOGIN PASSWORD '…' NOSUPERUSER BYPASSRLS;
+/// GRANT mixerai_app TO mixerai_owner WITH ADMIN OPTION;
+/// CREATE DATABASE mixerai OWNER mixerai_owner;
+/// ```
+///
+/// Why `BYPASSRLS`: the migrations make the owner a member of `mixerai_app`, and a member inherits
+/// its privileges, so every policy written `TO mixerai_app` (the RESTRICTIVE brand scopes included)
+/// holds the owner too, on tables that are `FORCE ROW LEVEL SECURITY`. Without `BYPASSRLS` a
+/// [`SystemScope`] could create neither a user nor a brand, and the audit trigger and the other
+/// `SECURITY DEFINER` helpers, which run as the owner, would be refused by the brand scopes
+/// (`new row violates row-level security policy "events_scope"`). PostgreSQL checks `BYPASSRLS` on the
+/// *current* role, and a tenant [`Scope`] switches to `mixerai_app` (no `BYPASSRLS`), so tenant work
+/// stays fully enforced.
+///
+/// `WITH ADMIN OPTION` is what lets the migrations' `GRANT mixerai_app TO CURRENT_USER` succeed (a
+/// plain membership is refused); it is needed until the tenancy migration has been applied. Instead,
+/// `CREATEROLE` on the owner also works on PostgreSQL 15 and older (and on 16 and newer when the
+/// migrations create `mixerai_app` themselves), but is not recommended: before 16 it lets the role
+/// grant itself membership in nearly any role.
+///
+/// Not supported, and refused by [`Database::migrate`] before it applies anything:
+/// - **A role without `BYPASSRLS`.** It would need, on every table and every future one, a policy
+///   admitting it to everything (the same power as `BYPASSRLS`, spelled table by table, and one
+///   forgotten table breaks system scopes), and it would have to be `NOINHERIT` so the tenant policies
+///   stop applying to it, an attribute the migrations cannot set or rely on.
+/// - **Connecting as `mixerai_app`** or any role that does not bypass: system scopes cannot work.
+///
+/// A superuser works but is not recommended: it can do anything else as well.
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: PgPool,
@@ -21,7 +57,8 @@ pub struct Database {
 impl Database {
     /// Connects a pool of up to 10 connections to `url`
     /// (`postgres://user@host:port/dbname`). For other pool settings build a [`PgPool`] yourself and use
-    /// [`Database::from_pool`].
+    /// [`Database::from_pool`]. The user should be the schema's owning role: `BYPASSRLS`, a member of
+    /// `mixerai_app`, not a superuser (see [`Database`]).
     pub async fn connect(url: &str) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(10)
@@ -30,8 +67,9 @@ impl Database {
         Ok(Self { pool })
     }
 
-    /// Wraps an existing pool. The pool's role must be a member of `mixerai_app` (the migrations grant
-    /// this to the role that runs them) and should not be a superuser (see [`Scope`]).
+    /// Wraps an existing pool. The pool's role must be the role that migrated the schema, or one like it:
+    /// `BYPASSRLS`, a member of `mixerai_app` (the migrations grant this to the role that runs them),
+    /// and not a superuser (see [`Database`] and [`Scope`]).
     pub fn from_pool(pool: PgPool) -> Self {
         Self { pool }
     }
@@ -47,8 +85,60 @@ impl Database {
     /// migrates, so one process applies and the others find nothing left to do. Fails with
     /// [`crate::Error::Migrate`] if the database holds a migration this build does not know or one whose
     /// checksum changed.
+    ///
+    /// Before applying anything it checks the connecting role (see [`Database`]) and fails with
+    /// [`crate::Error::Forbidden`], its reason naming what is missing, when the role
+    /// - can neither bypass row-level security nor is a superuser: it needs `BYPASSRLS`; or
+    /// - still has to make itself a member of `mixerai_app` (the tenancy migration is not applied yet)
+    ///   and cannot: it needs `mixerai_app` granted `WITH ADMIN OPTION`.
+    ///
+    /// Either way nothing is applied, instead of failing later with row-level security errors.
     pub async fn migrate(&self) -> Result<()> {
+        self.check_owner_role().await?;
         MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Refuses a connecting role that cannot own the schema (see [`Database::migrate`]).
+    async fn check_owner_role(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        // pg_roles and pg_auth_members are readable by every role. Only a direct grant with the admin
+        // option counts, as that is what 0013's `GRANT mixerai_app TO CURRENT_USER` needs (seen on 15: a
+        // plain member is refused with "must have admin option"). CREATEROLE suffices when the role is
+        // created by the migration itself, and on PostgreSQL 15 and older for an existing one too (16
+        // lets CREATEROLE grant only roles it administers).
+        let (role, superuser, bypassrls, can_grant_app): (String, bool, bool, bool) =
+            sqlx::query_as(
+                "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls,
+                        r.rolsuper
+                        OR EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles a ON a.oid = m.roleid
+                                   WHERE a.rolname = $1 AND m.member = r.oid AND m.admin_option)
+                        OR (r.rolcreaterole
+                            AND (NOT EXISTS (SELECT 1 FROM pg_roles a WHERE a.rolname = $1)
+                                 OR current_setting('server_version_num')::int < 160000))
+                 FROM pg_roles r WHERE r.rolname = current_user",
+            )
+            .bind(APP_ROLE)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !(superuser || bypassrls) {
+            return Err(Error::Forbidden {
+                reason: format!(
+                    "role \"{role}\" may not migrate: it can neither bypass row-level security nor is \
+                     it a superuser. The role that owns the schema and opens system scopes needs \
+                     BYPASSRLS (as a superuser: ALTER ROLE \"{role}\" BYPASSRLS); nothing was applied"
+                ),
+            });
+        }
+        if !can_grant_app && !tenancy_applied(&mut conn).await? {
+            return Err(Error::Forbidden {
+                reason: format!(
+                    "role \"{role}\" may not migrate: it cannot grant itself {APP_ROLE}. As a \
+                     superuser, create {APP_ROLE} if missing and run GRANT {APP_ROLE} TO \"{role}\" \
+                     WITH ADMIN OPTION; nothing was applied"
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -64,4 +154,21 @@ impl Database {
     pub async fn system_scope(&self) -> Result<SystemScope> {
         SystemScope::begin(&self.pool).await
     }
+}
+
+/// Whether the migration that creates `mixerai_app` and grants it to the migrating role (0013) is
+/// applied already. sqlx's `_sqlx_migrations` table does not exist before the first migration.
+async fn tenancy_applied(conn: &mut sqlx::PgConnection) -> Result<bool> {
+    let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !has_table {
+        return Ok(false);
+    }
+    let applied = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM _sqlx_migrations WHERE version = 13 AND success)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(applied)
 }

@@ -116,10 +116,14 @@ impl Scope {
 
 /// A system scope: one transaction with the pool's own role and no tenant context.
 ///
-/// For migrations, maintenance jobs and set-up work that belongs to no single brand: creating users
-/// and brands, granting a brand's first admin. Row-level security still applies unless the pool's
-/// role bypasses it (a superuser, a `BYPASSRLS` role), which is what maintenance jobs need; tenant work
-/// belongs in a [`Scope`]. Dropping it without committing rolls it back.
+/// For maintenance jobs and set-up work that belongs to no single brand: creating users and brands,
+/// granting a brand's first admin. It runs as the pool's own role, which must be the schema's owning
+/// role with `BYPASSRLS` (see [`Database`](crate::Database)): row-level security does not apply here,
+/// so every row of every brand is visible and writable. That role is a member of `mixerai_app`, so
+/// without `BYPASSRLS` the policies written for tenants would hold it too and a system scope could
+/// create neither a user nor a brand; [`Database::migrate`](crate::Database::migrate) refuses such a
+/// role. Tenant work belongs in a [`Scope`], which never bypasses. Dropping it without committing rolls
+/// it back.
 #[derive(Debug)]
 pub struct SystemScope {
     tx: Transaction<'static, Postgres>,

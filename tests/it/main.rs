@@ -10,6 +10,7 @@ mod crypto;
 mod errata;
 mod errors;
 mod migrations;
+mod owner;
 mod pgbouncer;
 mod plans;
 mod pooling;
