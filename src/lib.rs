@@ -11,8 +11,8 @@
 //! | [`scope`] | [`Scope`] (one user inside one brand, under row-level security) and [`SystemScope`] |
 //! | [`error`] | [`Error`], one enum with SQLSTATEs mapped to meaning, and [`ValidationErrors`] |
 //! | [`types`] | value types parsed once at the edge ([`types::Email`], [`types::Slug`], ISO codes, ...) and typed ids |
-//! | [`users`] | users: model, builder, repository; passwords, sign-in with lockout, MFA secret and backup codes (system scope only) |
-//! | [`brands`] | brands and memberships (roles) |
+//! | [`users`] | users: model, builder, profile patch, soft delete; passwords, sign-in with lockout, MFA secret and backup codes (system scope only) |
+//! | [`brands`] | brands (identity, voice, guardrails, hierarchy, master claim brands), memberships with temporary access and access tracking, vetting agencies |
 //! | [`content`] | content items: versioned updates, soft delete, filtered pages, full-text search, bulk insert, creation from a template |
 //! | [`templates`] | content templates: typed field definitions and [`templates::Template::validate`] over a content item's fields |
 //! | [`workflows`] | review and approval workflow definitions; one default per brand and content type |
