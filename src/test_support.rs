@@ -65,6 +65,7 @@ pub const OWNER_ROLE: &str = "mixerai_test_owner";
 pub struct TestServer {
     admin: PgConnectOptions,
     owner: PgConnectOptions,
+    owner_password: Option<String>,
     template: String,
     throwaway: bool,
 }
@@ -106,10 +107,11 @@ impl TestServer {
         let server = TestServer {
             admin,
             owner,
+            owner_password,
             template,
             throwaway,
         };
-        server.set_up(owner_password.as_deref()).await?;
+        server.set_up().await?;
         Ok(server)
     }
 
@@ -159,7 +161,7 @@ impl TestServer {
     /// Makes the owner role and the migrated template, unless they exist, holding [`SETUP_LOCK`] so
     /// that concurrent test processes sharing a server neither race to create the role nor build the
     /// same template twice.
-    async fn set_up(&self, owner_password: Option<&str>) -> Result<()> {
+    async fn set_up(&self) -> Result<()> {
         let mut admin = self.admin.connect().await?;
         sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
             .bind(SETUP_LOCK)
@@ -169,7 +171,7 @@ impl TestServer {
         // role, possibly at this very moment, so creation tolerates "exists" (as 0013 does). The ALTER
         // then gives the owner exactly the documented attributes (and this run's password) whatever
         // it had. The password is hex, safe to splice in; utility statements take no parameters.
-        let password = match owner_password {
+        let password = match &self.owner_password {
             Some(p) => format!("'{p}'"),
             None => "NULL".to_owned(),
         };
@@ -286,6 +288,13 @@ impl TestDatabase {
     /// Connection options for this database, logging in as [`OWNER_ROLE`] like [`Self::database`].
     pub fn connect_options(&self) -> &PgConnectOptions {
         &self.options
+    }
+
+    /// The password of [`Self::connect_options`]' login, for tools outside this process that log in
+    /// as the owner (psql, a connection pooler); `None` when the server needs none (see the module
+    /// docs).
+    pub fn password(&self) -> Option<&str> {
+        self.server.owner_password.as_deref()
     }
 
     /// Connection options for this database as the server's administrative (superuser) login, for the
