@@ -45,8 +45,8 @@ async fn concurrent_migrations_from_two_pools_both_succeed_once() {
     let server = TestServer::global().await.unwrap();
     let test_db = server.empty_database().await.unwrap();
     // Two independent pools stand for two processes starting at once.
-    let a = own_pool(&test_db).await;
-    let b = own_pool(&test_db).await;
+    let a = own_database(&test_db).await;
+    let b = own_database(&test_db).await;
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     ra.unwrap();
     rb.unwrap();
@@ -56,8 +56,8 @@ async fn concurrent_migrations_from_two_pools_both_succeed_once() {
     );
 }
 
-/// A pool of its own on `test_db`, logging in as the test database's owner (password included).
-async fn own_pool(test_db: &mixerai_data::test_support::TestDatabase) -> Database {
+/// A `Database` with a pool of its own on `test_db`, logging in as the test database's owner (password included).
+async fn own_database(test_db: &mixerai_data::test_support::TestDatabase) -> Database {
     Database::from_pool(
         PgPoolOptions::new()
             .max_connections(10)
