@@ -56,7 +56,8 @@ async fn concurrent_migrations_from_two_pools_both_succeed_once() {
     );
 }
 
-/// A `Database` with a pool of its own on `test_db`, logging in as the test database's owner (password included).
+/// A `Database` with a pool of its own on `test_db`, logging in as the test database's owner
+/// (password included).
 async fn own_database(test_db: &mixerai_data::test_support::TestDatabase) -> Database {
     Database::from_pool(
         PgPoolOptions::new()
