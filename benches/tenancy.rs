@@ -1,6 +1,6 @@
 //! What tenancy costs: the hot queries inside a scope (BEGIN + context, the query under row-level
-//! security, end of the scope) beside the same queries on the superuser pool without RLS, at 100k
-//! content rows over 100 brands (tests/fixtures/content_100k.sql).
+//! security, end of the scope) beside the same queries on the owner's pool (`BYPASSRLS`, so no RLS),
+//! at 100k content rows over 100 brands (tests/fixtures/content_100k.sql).
 //!
 //! `cargo bench --bench tenancy -- --warm-up-time 1 --measurement-time 5`
 //!
@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mixerai_data::Database;
 use mixerai_data::test_support::{TestDatabase, TestServer};
 use mixerai_data::types::{BrandId, UserId};
-use sqlx::Row;
+use sqlx::{ConnectOptions, Connection, Row};
 use uuid::Uuid;
 
 const SEED_100K: &str = include_str!("../tests/fixtures/content_100k.sql");
@@ -38,10 +38,18 @@ async fn fixture() -> Fixture {
     let server = TestServer::global().await.expect("test server");
     let db = server.database().await.expect("test database");
     let pool = db.database().pool();
+    // As the superuser: the fixture switches triggers off (session_replication_role), which the
+    // owner may not.
+    let mut admin = db
+        .admin_connect_options()
+        .connect()
+        .await
+        .expect("admin connection");
     sqlx::raw_sql(SEED_100K)
-        .execute(pool)
+        .execute(&mut admin)
         .await
         .expect("seed 100k rows");
+    admin.close().await.expect("close");
     let row = sqlx::query(
         "SELECT (SELECT id FROM users WHERE email = 'seed-editor@example.com'),
                 (SELECT id FROM brands WHERE slug = 'brand-001')",

@@ -7,8 +7,8 @@
 //! ```
 //!
 //! The re-encryption job runs as the pool's own role, which must bypass row-level security (`users`
-//! has `FORCE ROW LEVEL SECURITY`): a superuser such as the role that runs the migrations, or a
-//! `BYPASSRLS` role. See `mixerai_data::crypto::rotation`.
+//! has `FORCE ROW LEVEL SECURITY`): the role that owns the schema and runs the migrations, which has
+//! `BYPASSRLS` (see `mixerai_data::Database`). See `mixerai_data::crypto::rotation`.
 
 use mixerai_data::crypto::rotation::{self, ReEncryption};
 use mixerai_data::users::NewUser;

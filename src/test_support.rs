@@ -21,12 +21,33 @@
 //! durability switched off for speed. A watchdog process stops it and deletes its files when the test
 //! process exits, however it exits. With `DATABASE_URL` set, that server is used instead and each test
 //! database is dropped when its [`TestDatabase`] is dropped.
+//!
+//! # Roles: the supported deployment, not the superuser
+//! Tests run as production does (see [`Database`]): the server's administrative (superuser) login only
+//! sets things up. Through it, once per server, the harness makes the owner role [`OWNER_ROLE`]
+//! (`LOGIN NOSUPERUSER BYPASSRLS`, nothing else) and `mixerai_app`, granted to the owner `WITH ADMIN
+//! OPTION`, the set-up the docs of [`Database`] prescribe. The owner owns the migrated template and
+//! every test database, runs the migrations ([`Database::migrate`], with its role check), and is the
+//! login of every pool handed out, so a missing grant or an object owned by the wrong role fails a test
+//! here instead of in production. Tests that genuinely need the superuser (creating roles, loading
+//! fixtures with triggers off, looking at the database from outside) connect with
+//! [`TestDatabase::admin_connect_options`].
+//!
+//! The owner role is cluster-wide and has a fixed name, because the template it owns outlives the test
+//! process on a `DATABASE_URL` server and is shared by every test process using that server. Its
+//! password is derived from the administrative login's password (a SHA-256 of it), so every process
+//! given the same `DATABASE_URL` computes the same one without storing it anywhere; when that URL has
+//! no password (trust or peer authentication, like the throwaway cluster), the owner has none either.
+//! Left behind on a `DATABASE_URL` server, on purpose: the role [`OWNER_ROLE`], `mixerai_app` and one
+//! template database per migration set (`mixerai_template_…`), all reused by the next run. To remove
+//! them: drop the `mixerai_template_%` databases, then the two roles.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
 use tokio::sync::OnceCell;
@@ -34,15 +55,26 @@ use tokio::sync::OnceCell;
 use crate::db::{Database, MIGRATOR};
 use crate::{Error, Result};
 
+/// The role that owns the template and every test database, migrates them, and logs in for every pool
+/// handed out: `LOGIN NOSUPERUSER BYPASSRLS`, granted `mixerai_app` `WITH ADMIN OPTION` (see the
+/// module docs). Made by the harness, once per server; kept on a `DATABASE_URL` server.
+pub const OWNER_ROLE: &str = "mixerai_test_owner";
+
 /// A PostgreSQL server to make test databases on: a throwaway cluster, or `$DATABASE_URL`'s server.
 #[derive(Debug)]
 pub struct TestServer {
     admin: PgConnectOptions,
+    owner: PgConnectOptions,
+    owner_password: Option<String>,
     template: String,
     throwaway: bool,
 }
 
 static GLOBAL: OnceCell<TestServer> = OnceCell::const_new();
+
+/// Serialises the harness's role set-up and template builds across the test processes sharing a
+/// server (`pg_advisory_lock(hashtext(..))`).
+const SETUP_LOCK: &str = "mixerai_data.test_template";
 
 impl TestServer {
     /// The server shared by every test of this process, started on first use.
@@ -50,33 +82,52 @@ impl TestServer {
         GLOBAL.get_or_try_init(Self::start).await
     }
 
-    /// Starts a server of its own: `$DATABASE_URL`'s when set, otherwise a throwaway cluster.
+    /// Starts a server of its own: `$DATABASE_URL`'s when set, otherwise a throwaway cluster. Either way
+    /// makes sure the owner role ([`OWNER_ROLE`]) and the migrated template exist.
     pub async fn start() -> Result<TestServer> {
-        let (admin, throwaway) = match std::env::var("DATABASE_URL") {
-            Ok(url) if !url.is_empty() => (PgConnectOptions::from_str(&url)?, false),
-            _ => (start_cluster().map_err(setup_error)?, true),
+        let (admin, secret, throwaway) = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                // The password the admin login uses: the URL's, else PGPASSWORD, which sqlx falls
+                // back to.
+                let secret = url_password(&url).or_else(|| {
+                    std::env::var("PGPASSWORD")
+                        .ok()
+                        .filter(|password| !password.is_empty())
+                });
+                (PgConnectOptions::from_str(&url)?, secret, false)
+            }
+            _ => (start_cluster().map_err(setup_error)?, None, true),
         };
+        let owner_password = secret.as_deref().map(owner_password);
+        let mut owner = admin.clone().username(OWNER_ROLE);
+        if let Some(password) = &owner_password {
+            owner = owner.password(password);
+        }
         let template = format!("mixerai_template_{:016x}", migrations_fingerprint());
         let server = TestServer {
             admin,
+            owner,
+            owner_password,
             template,
             throwaway,
         };
-        server.ensure_template().await?;
+        server.set_up().await?;
         Ok(server)
     }
 
-    /// Connection options of the server's administrative (superuser) login.
+    /// Connection options of the server's administrative (superuser) login, for set-up that needs a
+    /// superuser, such as creating roles. Test databases are owned and used by [`OWNER_ROLE`] instead.
     pub fn admin_options(&self) -> &PgConnectOptions {
         &self.admin
     }
 
-    /// A new database, migrated, that no other test shares.
+    /// A new database, migrated, that no other test shares, owned by [`OWNER_ROLE`].
     pub async fn database(&'static self) -> Result<TestDatabase> {
         self.new_database(Some(&self.template)).await
     }
 
-    /// A new, empty database (no migrations applied), for testing migrations themselves.
+    /// A new, empty database (no migrations applied) owned by [`OWNER_ROLE`], for testing migrations
+    /// themselves.
     pub async fn empty_database(&'static self) -> Result<TestDatabase> {
         self.new_database(None).await
     }
@@ -85,31 +136,72 @@ impl TestServer {
         let name = format!("mixerai_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = self.admin.connect().await?;
         let create = match template {
-            Some(t) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{t}\""),
-            None => format!("CREATE DATABASE \"{name}\""),
+            Some(t) => {
+                format!("CREATE DATABASE \"{name}\" TEMPLATE \"{t}\" OWNER \"{OWNER_ROLE}\"")
+            }
+            None => format!("CREATE DATABASE \"{name}\" OWNER \"{OWNER_ROLE}\""),
         };
         sqlx::raw_sql(AssertSqlSafe(create))
             .execute(&mut admin)
             .await?;
         admin.close().await?;
-        let options = self.admin.clone().database(&name);
+        let options = self.owner.clone().database(&name);
         let pool = PgPoolOptions::new()
             .max_connections(5)
             .connect_lazy_with(options.clone());
         Ok(TestDatabase {
-            name,
+            name: name.clone(),
             options,
+            admin_options: self.admin.clone().database(&name),
             db: Database::from_pool(pool),
             server: self,
         })
     }
 
-    /// Builds the migrated template once per server and migration set. Built under a temporary name and
-    /// renamed when complete, so a run that dies half-way never leaves a half-migrated template behind.
-    async fn ensure_template(&self) -> Result<()> {
+    /// Makes the owner role and the migrated template, unless they exist, holding [`SETUP_LOCK`] so
+    /// that concurrent test processes sharing a server neither race to create the role nor build the
+    /// same template twice.
+    async fn set_up(&self) -> Result<()> {
         let mut admin = self.admin.connect().await?;
-        // Serialises template builds of concurrent test processes sharing one server.
-        sqlx::query("SELECT pg_advisory_lock(hashtext('mixerai_data.test_template'))")
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind(SETUP_LOCK)
+            .execute(&mut admin)
+            .await?;
+        // Roles are cluster-wide: a migration, another tool or an older run may have created either
+        // role, possibly at this very moment, so creation tolerates "exists" (as 0013 does). The ALTER
+        // then gives the owner exactly the documented attributes (and this run's password) whatever
+        // it had. The password is hex, safe to splice in; utility statements take no parameters.
+        let password = match &self.owner_password {
+            Some(p) => format!("'{p}'"),
+            None => "NULL".to_owned(),
+        };
+        let roles = format!(
+            "DO $$
+             BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mixerai_app') THEN
+                     CREATE ROLE mixerai_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
+                 END IF;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$;
+             DO $$
+             BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{OWNER_ROLE}') THEN
+                     CREATE ROLE \"{OWNER_ROLE}\" LOGIN;
+                 END IF;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$;
+             ALTER ROLE \"{OWNER_ROLE}\" LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION
+                 INHERIT PASSWORD {password};
+             DO $$
+             BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_auth_members m
+                                WHERE m.roleid = 'mixerai_app'::regrole
+                                  AND m.member = '{OWNER_ROLE}'::regrole AND m.admin_option) THEN
+                     GRANT mixerai_app TO \"{OWNER_ROLE}\" WITH ADMIN OPTION;
+                 END IF;
+             END $$;"
+        );
+        sqlx::raw_sql(AssertSqlSafe(roles))
             .execute(&mut admin)
             .await?;
         let exists: bool =
@@ -118,20 +210,27 @@ impl TestServer {
                 .fetch_one(&mut admin)
                 .await?;
         if !exists {
+            // Built under a temporary name and renamed when complete, so a run that dies half-way
+            // never leaves a half-migrated template behind.
             let building = format!("{}_building_{}", self.template, std::process::id());
             // Separate statements: a multi-statement string runs as one transaction, which DROP/CREATE
             // DATABASE refuse.
             for sql in [
                 format!("DROP DATABASE IF EXISTS \"{building}\""),
-                format!("CREATE DATABASE \"{building}\""),
+                format!("CREATE DATABASE \"{building}\" OWNER \"{OWNER_ROLE}\""),
             ] {
                 sqlx::raw_sql(AssertSqlSafe(sql))
                     .execute(&mut admin)
                     .await?;
             }
-            let mut conn = self.admin.clone().database(&building).connect().await?;
-            MIGRATOR.run(&mut conn).await?;
-            conn.close().await?;
+            // Migrated as production migrates: by the owner, through `migrate()` and its role check.
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(self.owner.clone().database(&building))
+                .await?;
+            let migrated = Database::from_pool(pool.clone()).migrate().await;
+            pool.close().await;
+            migrated?;
             sqlx::raw_sql(AssertSqlSafe(format!(
                 "ALTER DATABASE \"{building}\" RENAME TO \"{}\"",
                 self.template
@@ -139,7 +238,8 @@ impl TestServer {
             .execute(&mut admin)
             .await?;
         }
-        sqlx::query("SELECT pg_advisory_unlock(hashtext('mixerai_data.test_template'))")
+        sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind(SETUP_LOCK)
             .execute(&mut admin)
             .await?;
         admin.close().await?;
@@ -148,8 +248,9 @@ impl TestServer {
 }
 
 /// The database an example or a local tool should use: `$DATABASE_URL`'s when set, otherwise a fresh,
-/// empty database on a throwaway server (kept alive by the returned [`TestDatabase`]; it disappears when
-/// the process exits). Migrations are left to the caller, as in production.
+/// empty database on a throwaway server, owned by [`OWNER_ROLE`] and connected as it (kept alive by the
+/// returned [`TestDatabase`]; it disappears when the process exits). Migrations are left to the caller,
+/// as in production.
 pub async fn database_from_env_or_throwaway() -> Result<(Database, Option<TestDatabase>)> {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => Ok((Database::connect(&url).await?, None)),
@@ -160,19 +261,21 @@ pub async fn database_from_env_or_throwaway() -> Result<(Database, Option<TestDa
     }
 }
 
-/// One test's own database. Dropping it drops the database on a shared (`DATABASE_URL`) server; a
-/// throwaway server is deleted whole when the process exits.
+/// One test's own database, owned by [`OWNER_ROLE`]. Dropping it drops the database on a shared
+/// (`DATABASE_URL`) server; a throwaway server is deleted whole when the process exits.
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
     options: PgConnectOptions,
+    admin_options: PgConnectOptions,
     db: Database,
     server: &'static TestServer,
 }
 
 impl TestDatabase {
-    /// A [`Database`] on this test database, connected as the server's administrative login (the role
-    /// that migrates). Tenant scopes opened on it switch to `mixerai_app`, so row-level security applies.
+    /// A [`Database`] on this test database, connected as [`OWNER_ROLE`], the role that migrated it
+    /// (`BYPASSRLS`, not a superuser), as production connects. Tenant scopes opened on it switch to
+    /// `mixerai_app`, so row-level security applies.
     pub fn database(&self) -> &Database {
         &self.db
     }
@@ -182,9 +285,24 @@ impl TestDatabase {
         &self.name
     }
 
-    /// Connection options for this database (administrative login).
+    /// Connection options for this database, logging in as [`OWNER_ROLE`] like [`Self::database`].
     pub fn connect_options(&self) -> &PgConnectOptions {
         &self.options
+    }
+
+    /// The password of [`Self::connect_options`]' login, for tools outside this process that log in
+    /// as the owner (psql, a connection pooler); `None` when the server needs none (see the module
+    /// docs).
+    pub fn password(&self) -> Option<&str> {
+        self.server.owner_password.as_deref()
+    }
+
+    /// Connection options for this database as the server's administrative (superuser) login, for the
+    /// few things the owner may not do: loading fixtures with triggers off
+    /// (`session_replication_role`), managing roles, inspecting the database from outside. Not for
+    /// the code under test, which should run as the owner.
+    pub fn admin_connect_options(&self) -> &PgConnectOptions {
+        &self.admin_options
     }
 
     /// The server this database lives on.
@@ -220,18 +338,46 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A fingerprint of the embedded migrations, so a server shared across builds never serves a template
-/// made from another migration set.
+/// A fingerprint of the embedded migrations and of the template's owner, so a server shared across
+/// builds never serves a template made from another migration set, nor one an older harness built as
+/// the superuser.
 fn migrations_fingerprint() -> u64 {
     // FNV-1a: stable across Rust versions, unlike std's DefaultHasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut add = |byte: u8| {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    };
     for m in MIGRATOR.iter() {
         for byte in m.version.to_be_bytes().iter().chain(m.checksum.iter()) {
-            hash ^= u64::from(*byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+            add(*byte);
         }
     }
+    for byte in OWNER_ROLE.bytes() {
+        add(byte);
+    }
     hash
+}
+
+/// The password of a `postgres://user:password@host/db` URL, as written (percent-encoded).
+fn url_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let (userinfo, _host) = authority.rsplit_once('@')?;
+    let (_user, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then(|| password.to_owned())
+}
+
+/// The owner's password: derived from the administrative login's, so every process given the same
+/// credentials computes the same one and none has to be stored, while nobody without the superuser's
+/// password can compute it. Hex, so it needs no quoting.
+fn owner_password(admin_secret: &str) -> String {
+    let digest = Sha256::digest(format!("mixerai-data test owner\0{admin_secret}").as_bytes());
+    digest
+        .iter()
+        .take(20)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn setup_error(message: String) -> Error {
@@ -400,4 +546,37 @@ pub fn find_bindir() -> Option<PathBuf> {
     }
     std::env::var_os("PATH")
         .and_then(|path| std::env::split_paths(&path).find(|dir| has_server(dir)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_password_is_the_userinfo_after_the_first_colon() {
+        assert_eq!(
+            url_password("postgres://admin:s3cr%40t@db.example:5432/postgres").as_deref(),
+            Some("s3cr%40t")
+        );
+        assert_eq!(
+            url_password("postgres://admin:a:b@h/db?sslmode=disable").as_deref(),
+            Some("a:b")
+        );
+        assert_eq!(
+            url_password("postgres://postgres@127.0.0.1:5432/postgres"),
+            None
+        );
+        assert_eq!(url_password("postgres://admin:@h/db"), None);
+        assert_eq!(url_password("postgres://h/db?user=x"), None);
+        assert_eq!(url_password("not a url"), None);
+    }
+
+    #[test]
+    fn owner_password_is_stable_hex_and_depends_on_the_admin_secret() {
+        let a = owner_password("one");
+        assert_eq!(a, owner_password("one"));
+        assert_ne!(a, owner_password("two"));
+        assert_eq!(a.len(), 40);
+        assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
 }

@@ -24,9 +24,9 @@
 //! # Which role
 //! The job runs as the pool's own role, not as `mixerai_app`: it reads and writes encrypted columns the
 //! application role may not touch, in every tenant's rows. Tables such as `users` have
-//! `FORCE ROW LEVEL SECURITY`, so the pool's role must bypass row-level security: a superuser (e.g.
-//! the role that runs the migrations) or a `BYPASSRLS` role. Run it as a maintenance job, never from a
-//! request path.
+//! `FORCE ROW LEVEL SECURITY`, so the pool's role must bypass row-level security: the role that owns
+//! the schema and runs the migrations, which has `BYPASSRLS` (see [`crate::Database`]). Run it as a
+//! maintenance job, never from a request path.
 
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;

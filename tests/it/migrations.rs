@@ -7,6 +7,7 @@ use mixerai_data::Database;
 use mixerai_data::db::MIGRATOR;
 use mixerai_data::test_support::{TestServer, find_bindir};
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 async fn applied_count(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
@@ -44,8 +45,8 @@ async fn concurrent_migrations_from_two_pools_both_succeed_once() {
     let server = TestServer::global().await.unwrap();
     let test_db = server.empty_database().await.unwrap();
     // Two independent pools stand for two processes starting at once.
-    let a = Database::connect(&url_of(&test_db)).await.unwrap();
-    let b = Database::connect(&url_of(&test_db)).await.unwrap();
+    let a = own_database(&test_db).await;
+    let b = own_database(&test_db).await;
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     ra.unwrap();
     rb.unwrap();
@@ -55,14 +56,15 @@ async fn concurrent_migrations_from_two_pools_both_succeed_once() {
     );
 }
 
-fn url_of(test_db: &mixerai_data::test_support::TestDatabase) -> String {
-    let o = test_db.connect_options();
-    format!(
-        "postgres://{}@{}:{}/{}",
-        o.get_username(),
-        o.get_host(),
-        o.get_port(),
-        o.get_database().unwrap()
+/// A `Database` with a pool of its own on `test_db`, logging in as the test database's owner
+/// (password included).
+async fn own_database(test_db: &mixerai_data::test_support::TestDatabase) -> Database {
+    Database::from_pool(
+        PgPoolOptions::new()
+            .max_connections(10)
+            .connect_with(test_db.connect_options().clone())
+            .await
+            .unwrap(),
     )
 }
 
@@ -127,6 +129,7 @@ async fn psql_in_file_name_order_builds_the_same_schema_as_migrate() {
             ])
             .args(["-d", o.get_database().unwrap(), "-f"])
             .arg(file)
+            .env("PGPASSWORD", by_psql.password().unwrap_or_default())
             .output()
             .expect("run psql");
         assert!(

@@ -439,3 +439,69 @@ async fn a_createrole_owner_needs_no_grant_of_mixerai_app_before_postgresql_16()
     }
     db.pool().close().await;
 }
+
+/// The harness itself runs as the supported deployment: every test's pool logs in as the owner role it
+/// made, which is no superuser, bypasses row-level security, owns the database and every object the
+/// migrations made, and administers `mixerai_app`. So the rest of the suite tests that model.
+#[tokio::test]
+async fn test_databases_are_owned_and_used_by_a_non_superuser_bypassrls_owner_of_every_object() {
+    let test_db = crate::support::fresh_db().await;
+    let pool = test_db.database().pool();
+    let (role, superuser, bypass, createrole, createdb, owns_db, app_admin): (
+        String,
+        bool,
+        bool,
+        bool,
+        bool,
+        bool,
+        bool,
+    ) = sqlx::query_as(
+        "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolcreatedb,
+                (SELECT datdba FROM pg_database WHERE datname = current_database()) = r.oid,
+                EXISTS (SELECT 1 FROM pg_auth_members m
+                        WHERE m.roleid = 'mixerai_app'::regrole AND m.member = r.oid
+                          AND m.admin_option)
+         FROM pg_roles r WHERE r.rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(role, mixerai_data::test_support::OWNER_ROLE);
+    assert_eq!(
+        (superuser, bypass, createrole, createdb, owns_db, app_admin),
+        (false, true, false, false, true, true)
+    );
+    // Everything the migrations made belongs to the owner: tables, views, sequences, indexes,
+    // functions and types of the public schema.
+    let foreign: Vec<String> = sqlx::query_scalar(
+        "SELECT format('relation %s', c.relname) FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relowner <> current_user::regrole
+         UNION ALL
+         SELECT format('function %s', p.proname) FROM pg_proc p
+         WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> current_user::regrole
+         UNION ALL
+         SELECT format('type %s', t.typname) FROM pg_type t
+         WHERE t.typnamespace = 'public'::regnamespace AND t.typowner <> current_user::regrole",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(foreign, Vec::<String>::new());
+    let objects: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(objects > 50, "only {objects} relations: not migrated?");
+
+    // The admin login, kept for the few tests that need it, is the superuser.
+    let mut admin = test_db.admin_connect_options().connect().await.unwrap();
+    let admin_super: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+    assert!(admin_super);
+    admin.close().await.unwrap();
+}

@@ -49,7 +49,13 @@ impl PgBouncer {
         std::fs::create_dir_all(&dir).expect("pgbouncer temp dir");
         let target = db.connect_options();
         let user = target.get_username().to_owned();
-        std::fs::write(dir.join("userlist.txt"), format!("\"{user}\" \"\"\n")).unwrap();
+        // The password (when the server needs one) is what pgbouncer logs in to the server with.
+        let password = db.password().unwrap_or_default();
+        std::fs::write(
+            dir.join("userlist.txt"),
+            format!("\"{user}\" \"{password}\"\n"),
+        )
+        .unwrap();
         if as_postgres {
             // pgbouncer refuses to run as root; it runs as `postgres`, which must read its files and
             // write its log.

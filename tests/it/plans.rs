@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::support::{fresh_db, pool};
+use crate::support::{admin_pool, fresh_db, pool};
 
 /// 100 brands x 1,000 content rows; the seed editor edits brand-001.
 pub const SEED_100K: &str = include_str!("../fixtures/content_100k.sql");
@@ -30,10 +30,14 @@ struct Seeded {
 
 async fn seed_100k() -> Seeded {
     let db = fresh_db().await;
+    // As the superuser: the fixture switches triggers off (session_replication_role), which the owner
+    // may not.
+    let admin = admin_pool(&db);
     sqlx::raw_sql(SEED_100K)
-        .execute(pool(&db))
+        .execute(&admin)
         .await
         .expect("seed 100k rows");
+    admin.close().await;
     let row = sqlx::query(
         "SELECT (SELECT id FROM users WHERE email = 'seed-editor@example.com'),
                 (SELECT id FROM brands WHERE slug = 'brand-001'),

@@ -37,20 +37,20 @@ pub struct Tenant {
     committed: Mutex<i64>,
 }
 
-/// The brands of the scenario, seeded as the superuser.
+/// The brands of the scenario, seeded as the owner (which bypasses row-level security).
 pub struct Tenants(Vec<Arc<Tenant>>);
 
-pub async fn seed_tenants(superuser: &PgPool) -> Tenants {
+pub async fn seed_tenants(owner: &PgPool) -> Tenants {
     let mut tenants = Vec::with_capacity(BRANDS);
     for k in 0..BRANDS {
-        let user = insert_user(superuser, &format!("editor{k}@example.com")).await;
-        let brand = insert_brand(superuser, &format!("tenant-{k}"), user).await;
+        let user = insert_user(owner, &format!("editor{k}@example.com")).await;
+        let brand = insert_brand(owner, &format!("tenant-{k}"), user).await;
         sqlx::query(
             "INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'editor')",
         )
         .bind(user)
         .bind(brand)
-        .execute(superuser)
+        .execute(owner)
         .await
         .expect("grant editor");
         let prefix = format!("[tenant-{k}]");
@@ -63,7 +63,7 @@ pub async fn seed_tenants(superuser: &PgPool) -> Tenants {
         .bind(&prefix)
         .bind(user)
         .bind(SEED_ROWS_PER_BRAND)
-        .execute(superuser)
+        .execute(owner)
         .await
         .expect("seed content");
         tenants.push(Arc::new(Tenant {
@@ -103,12 +103,12 @@ impl Report {
 
 /// Runs [`TASKS`] tasks, two per brand, each [`ITERATIONS`] times opening a scope on `db`, checking what
 /// it sees, and ending the scope one of five ways; between scopes each task checks a plain connection of
-/// the same pool for leftover tenant state. Finally checks, as the superuser, that exactly the committed
-/// rows were written. `login_role` is the pool's login role.
+/// the same pool for leftover tenant state. Finally checks, as the owner (`owner`, which bypasses
+/// row-level security), that exactly the committed rows were written. `login_role` is the pool's login role.
 pub async fn run_pooling_scenario(
     db: &Database,
     tenants: &Tenants,
-    superuser: &PgPool,
+    owner: &PgPool,
     login_role: &str,
 ) -> Report {
     let mut handles = Vec::with_capacity(TASKS);
@@ -141,11 +141,11 @@ pub async fn run_pooling_scenario(
     );
     assert_eq!(report.plain_checks, TASKS * ITERATIONS);
 
-    // The superuser (no row-level security) sees exactly the seeds plus the committed rows.
+    // The owner (BYPASSRLS: no row-level security) sees exactly the seeds plus the committed rows.
     let per_brand: BTreeMap<Uuid, i64> = sqlx::raw_sql(
         "SELECT brand_id, count(*) FROM content WHERE deleted_at IS NULL GROUP BY brand_id",
     )
-    .fetch_all(superuser)
+    .fetch_all(owner)
     .await
     .unwrap()
     .into_iter()
@@ -170,7 +170,7 @@ pub async fn run_pooling_scenario(
                                         OR title LIKE '% rolled back' OR title LIKE '% foreign')
              FROM content",
         )
-        .fetch_one(superuser)
+        .fetch_one(owner)
         .await
         .unwrap();
         (row.get(0), row.get(1))

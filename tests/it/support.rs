@@ -1,8 +1,9 @@
-//! Shared fixtures. Rows are written with plain SQL as the migrating role where a test needs data
-//! that is not what it is testing.
+//! Shared fixtures. Rows are written with plain SQL as the migrating role (the owner, which bypasses
+//! row-level security) where a test needs data that is not what it is testing.
 
 use mixerai_data::test_support::{TestDatabase, TestServer};
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 /// A fresh, migrated database of this test's own.
@@ -15,8 +16,17 @@ pub async fn fresh_db() -> TestDatabase {
         .expect("test database")
 }
 
+/// The owner's pool: the role that migrated the database, as production connects.
 pub fn pool(db: &TestDatabase) -> &PgPool {
     db.database().pool()
+}
+
+/// A pool on the test database as the server's superuser, for what the owner may not do (e.g. load a
+/// fixture with triggers off). Not for the code under test.
+pub fn admin_pool(db: &TestDatabase) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect_lazy_with(db.admin_connect_options().clone())
 }
 
 pub async fn insert_user(pool: &PgPool, email: &str) -> Uuid {

@@ -234,7 +234,7 @@ struct Case {
     insert: Needs,
     update: Needs,
     delete: Needs,
-    /// Rows of brand A a reader sees (counted as the superuser).
+    /// Rows of brand A a reader sees (counted as the owner, which bypasses row-level security).
     visible: &'static str,
     insert_sql: &'static str,
     update_sql: &'static str,
