@@ -13,7 +13,7 @@ use mixerai_data::{Error, PageRequest, Scope};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::{fresh_db, insert_brand, insert_content, insert_user, pool};
+use crate::support::{fresh_db, insert_brand, insert_content, insert_role, insert_user, pool};
 
 /// Brand A with an admin, an editor and a viewer, one content item and one template; brand B with an
 /// editor, one content item and one template.
@@ -29,16 +29,6 @@ struct World {
     content_b: ContentId,
     template_a: TemplateId,
     template_b: TemplateId,
-}
-
-async fn grant(db: &TestDatabase, user: Uuid, brand: Uuid, role: &str) {
-    sqlx::query("INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, $3)")
-        .bind(user)
-        .bind(brand)
-        .bind(role)
-        .execute(pool(db))
-        .await
-        .unwrap();
 }
 
 async fn insert_template(db: &TestDatabase, brand: Uuid, user: Uuid) -> TemplateId {
@@ -63,10 +53,10 @@ impl World {
         let editor_b = insert_user(p, "editor-b@example.com").await;
         let a = insert_brand(p, "brand-a", admin).await;
         let b = insert_brand(p, "brand-b", admin).await;
-        grant(&db, admin, a, "admin").await;
-        grant(&db, editor, a, "editor").await;
-        grant(&db, viewer, a, "viewer").await;
-        grant(&db, editor_b, b, "editor").await;
+        insert_role(pool(&db), admin, a, "admin").await;
+        insert_role(pool(&db), editor, a, "editor").await;
+        insert_role(pool(&db), viewer, a, "viewer").await;
+        insert_role(pool(&db), editor_b, b, "editor").await;
         let content_a = ContentId::from_uuid(insert_content(p, a, "a", admin).await);
         let content_b = ContentId::from_uuid(insert_content(p, b, "b", admin).await);
         let template_a = insert_template(&db, a, admin).await;

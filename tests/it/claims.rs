@@ -10,7 +10,7 @@ use mixerai_data::types::{BrandId, ClaimId, CountryCode, LanguageCode, UserId};
 use mixerai_data::{Error, PageRequest, Scope};
 use uuid::Uuid;
 
-use crate::support::{fresh_db, insert_brand, insert_user, pool};
+use crate::support::{fresh_db, insert_brand, insert_role, insert_user, pool};
 
 /// Brand A with an admin, an editor and a viewer; brand B with an admin of its own.
 struct World {
@@ -23,16 +23,6 @@ struct World {
     admin_b: UserId,
 }
 
-async fn grant(db: &TestDatabase, user: Uuid, brand: Uuid, role: &str) {
-    sqlx::query("INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, $3)")
-        .bind(user)
-        .bind(brand)
-        .bind(role)
-        .execute(pool(db))
-        .await
-        .unwrap();
-}
-
 impl World {
     async fn new() -> Self {
         let db = fresh_db().await;
@@ -43,10 +33,10 @@ impl World {
         let admin_b = insert_user(p, "admin-b@example.com").await;
         let a = insert_brand(p, "brand-a", admin).await;
         let b = insert_brand(p, "brand-b", admin_b).await;
-        grant(&db, admin, a, "admin").await;
-        grant(&db, editor, a, "editor").await;
-        grant(&db, viewer, a, "viewer").await;
-        grant(&db, admin_b, b, "admin").await;
+        insert_role(pool(&db), admin, a, "admin").await;
+        insert_role(pool(&db), editor, a, "editor").await;
+        insert_role(pool(&db), viewer, a, "viewer").await;
+        insert_role(pool(&db), admin_b, b, "admin").await;
         Self {
             db,
             a: BrandId::from_uuid(a),
@@ -178,7 +168,7 @@ async fn an_update_saves_the_patch_bumps_the_version_and_records_who() {
     let claim = w.claim(basic("Low fat").country("GB").notes("Old")).await;
     // A second admin makes the change, so updated_by visibly moves.
     let second = insert_user(pool(&w.db), "admin2@example.com").await;
-    grant(&w.db, second, w.a.as_uuid(), "admin").await;
+    insert_role(pool(&w.db), second, w.a.as_uuid(), "admin").await;
     let second = UserId::from_uuid(second);
     let mut scope = w.db.database().scope(second, w.a).await.unwrap();
     let patch = ClaimPatch::builder()

@@ -9,10 +9,9 @@ use mixerai_data::page::PageRequest;
 use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{BrandId, ContentId, Slug, UserId};
 use mixerai_data::{Error, Scope};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::support::{fresh_db, insert_brand, insert_user, pool};
+use crate::support::{fresh_db, insert_brand, insert_role, insert_user, pool};
 
 /// Two brands; `editor` edits A, `viewer` reads A, `other` edits B, `stranger` has no role.
 struct World {
@@ -25,16 +24,6 @@ struct World {
     stranger: UserId,
 }
 
-async fn grant(p: &PgPool, user: Uuid, brand: Uuid, role: &str) {
-    sqlx::query("INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, $3)")
-        .bind(user)
-        .bind(brand)
-        .bind(role)
-        .execute(p)
-        .await
-        .unwrap();
-}
-
 async fn world() -> World {
     let db = fresh_db().await;
     let p = pool(&db);
@@ -44,9 +33,9 @@ async fn world() -> World {
     let stranger = insert_user(p, "stranger@example.com").await;
     let a = insert_brand(p, "brand-a", editor).await;
     let b = insert_brand(p, "brand-b", editor).await;
-    grant(p, editor, a, "editor").await;
-    grant(p, viewer, a, "viewer").await;
-    grant(p, other, b, "editor").await;
+    insert_role(p, editor, a, "editor").await;
+    insert_role(p, viewer, a, "viewer").await;
+    insert_role(p, other, b, "editor").await;
     World {
         db,
         a: BrandId::from_uuid(a),

@@ -62,3 +62,13 @@ pub async fn insert_content(pool: &PgPool, brand: Uuid, slug: &str, user: Uuid) 
     .await
     .expect("insert content")
 }
+
+pub async fn insert_role(pool: &PgPool, user: Uuid, brand: Uuid, role: &str) {
+    sqlx::query("INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, $3)")
+        .bind(user)
+        .bind(brand)
+        .bind(role)
+        .execute(pool)
+        .await
+        .expect("insert role");
+}

@@ -10,10 +10,8 @@ use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{BrandId, TemplateId, UserId};
 use mixerai_data::{Database, Error, PageRequest};
 use serde_json::json;
-use sqlx::PgPool;
-use uuid::Uuid;
 
-use crate::support::{fresh_db, insert_brand, insert_user, pool};
+use crate::support::{fresh_db, insert_brand, insert_role, insert_user, pool};
 
 /// Two brands; in A an admin, an editor and a viewer; in B an editor; and a platform admin.
 pub struct Tenants {
@@ -25,16 +23,6 @@ pub struct Tenants {
     pub viewer: UserId,
     pub editor_b: UserId,
     pub platform: UserId,
-}
-
-async fn grant(p: &PgPool, user: Uuid, brand: Uuid, role: &str) {
-    sqlx::query("INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, $3)")
-        .bind(user)
-        .bind(brand)
-        .bind(role)
-        .execute(p)
-        .await
-        .unwrap();
 }
 
 impl Tenants {
@@ -53,10 +41,10 @@ impl Tenants {
             .unwrap();
         let a = insert_brand(&p, "brand-a", admin).await;
         let b = insert_brand(&p, "brand-b", admin).await;
-        grant(&p, admin, a, "admin").await;
-        grant(&p, editor, a, "editor").await;
-        grant(&p, viewer, a, "viewer").await;
-        grant(&p, editor_b, b, "admin").await;
+        insert_role(&p, admin, a, "admin").await;
+        insert_role(&p, editor, a, "editor").await;
+        insert_role(&p, viewer, a, "viewer").await;
+        insert_role(&p, editor_b, b, "admin").await;
         Self {
             db,
             a: BrandId::from_uuid(a),
