@@ -438,7 +438,7 @@ async fn soft_delete_and_restore_belong_to_system_scopes_and_platform_admins() {
     assert!(matches!(err, Error::NotFound { .. }), "twice: {err:?}");
     system.commit().await.unwrap();
 
-    // A deleted brand is closed to its members (0019): its own admin no longer even sees it.
+    // A deleted brand is closed to its members (migration 0018): its own admin no longer even sees it.
     let mut scope = db.database().scope(w.admin, w.brand.id).await.unwrap();
     let err = scope.brands().restore(w.brand.id).await.unwrap_err();
     assert!(

@@ -1,4 +1,4 @@
--- 0019 deleted brands grant nothing: a soft-deleted brand is closed to its members.
+-- 0018 deleted brands grant nothing: a soft-deleted brand is closed to its members.
 --
 -- Until now app_current_role() looked only at the user and the role row, so after a brand was
 -- soft-deleted its admins, editors and viewers could still open scopes in it and read and write its
