@@ -656,16 +656,9 @@ mod plans {
     //! included): each filter seeks its own index and reads it in order, never sorting. The
     //! statements mirror what `AiGenerationRepo::list` builds.
     use super::*;
+    use crate::support::plan_nodes;
     use chrono::Utc;
     use serde_json::Value;
-
-    fn nodes(plan: &Value) -> Vec<&Value> {
-        let mut out = vec![plan];
-        for child in plan["Plans"].as_array().into_iter().flatten() {
-            out.extend(nodes(child));
-        }
-        out
-    }
 
     #[tokio::test]
     async fn each_list_filter_seeks_an_index_in_list_order_without_sorting() {
@@ -732,7 +725,7 @@ mod plans {
                 .fetch_one(scope.connection())
                 .await
                 .unwrap();
-            let nodes = nodes(&plan[0]["Plan"]);
+            let nodes = plan_nodes(&plan[0]["Plan"]);
             let kinds: Vec<_> = nodes
                 .iter()
                 .map(|n| n["Node Type"].as_str().unwrap_or(""))

@@ -777,15 +777,8 @@ mod plans {
     //! each page is read in index order from `idx_claims_brand_created`, never sorted, never a
     //! sequential scan. The statements mirror what `ClaimRepo::list` builds.
     use super::*;
+    use crate::support::plan_nodes;
     use serde_json::Value;
-
-    fn nodes(plan: &Value) -> Vec<&Value> {
-        let mut out = vec![plan];
-        for child in plan["Plans"].as_array().into_iter().flatten() {
-            out.extend(nodes(child));
-        }
-        out
-    }
 
     #[tokio::test]
     async fn every_filter_of_the_list_reads_the_brand_created_index_in_order_without_sorting() {
@@ -843,7 +836,7 @@ mod plans {
                 .fetch_one(scope.connection())
                 .await
                 .unwrap();
-            let nodes = nodes(&plan[0]["Plan"]);
+            let nodes = plan_nodes(&plan[0]["Plan"]);
             let kinds: Vec<_> = nodes
                 .iter()
                 .map(|n| n["Node Type"].as_str().unwrap_or(""))

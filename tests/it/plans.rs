@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::support::{admin_pool, fresh_db, pool};
+use crate::support::{admin_pool, fresh_db, plan_nodes, pool};
 
 /// 100 brands x 1,000 content rows; the seed editor edits brand-001.
 pub const SEED_100K: &str = include_str!("../fixtures/content_100k.sql");
@@ -64,17 +64,6 @@ impl Seeded {
     }
 }
 
-/// Every plan node, depth first.
-fn nodes(plan: &Value) -> Vec<&Value> {
-    let mut out = vec![plan];
-    if let Some(children) = plan.get("Plans").and_then(Value::as_array) {
-        for child in children {
-            out.extend(nodes(child));
-        }
-    }
-    out
-}
-
 fn field<'a>(node: &'a Value, name: &str) -> &'a str {
     node.get(name).and_then(Value::as_str).unwrap_or("")
 }
@@ -83,7 +72,7 @@ fn field<'a>(node: &'a Value, name: &str) -> &'a str {
 /// sequentially.
 fn assert_index_scan_on_content(explain: &Value, index_ok: impl Fn(&str) -> bool, what: &str) {
     let root = &explain[0]["Plan"];
-    let nodes = nodes(root);
+    let nodes = plan_nodes(root);
     let seq: Vec<_> = nodes
         .iter()
         .filter(|n| field(n, "Node Type") == "Seq Scan" && field(n, "Relation Name") == "content")

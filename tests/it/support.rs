@@ -72,3 +72,12 @@ pub async fn insert_role(pool: &PgPool, user: Uuid, brand: Uuid, role: &str) {
         .await
         .expect("insert role");
 }
+
+/// Every node of an `EXPLAIN (FORMAT JSON)` plan, depth first.
+pub fn plan_nodes(plan: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let mut out = vec![plan];
+    for child in plan["Plans"].as_array().into_iter().flatten() {
+        out.extend(plan_nodes(child));
+    }
+    out
+}
