@@ -66,8 +66,8 @@ async fn fixture() -> Fixture {
         .expect("seed 100k rows");
     admin.close().await.expect("close");
     let row = sqlx::query(
-        "SELECT (SELECT id FROM users WHERE email = 'seed-editor@example.com'),
-                (SELECT id FROM brands WHERE slug = 'brand-001')",
+        "SELECT (SELECT id FROM mixerai.users WHERE email = 'seed-editor@example.com'),
+                (SELECT id FROM mixerai.brands WHERE slug = 'brand-001')",
     )
     .fetch_one(pool)
     .await
@@ -162,7 +162,7 @@ fn content(c: &mut Criterion) {
         })
     });
     let list_sql = format!(
-        "SELECT {COLUMNS} FROM content
+        "SELECT {COLUMNS} FROM mixerai.content
          WHERE deleted_at IS NULL AND brand_id = $1 AND type = $2 AND (created_at, id) < ($3, $4)
          ORDER BY created_at DESC, id DESC LIMIT $5"
     );
@@ -186,7 +186,7 @@ fn content(c: &mut Criterion) {
 
     let search_sql = format!(
         "SELECT {COLUMNS}, ts_rank(search_vector, q) AS rank
-         FROM content, websearch_to_tsquery('english', $2) q
+         FROM mixerai.content, websearch_to_tsquery('english', $2) q
          WHERE brand_id = $1 AND deleted_at IS NULL AND search_vector @@ q
          ORDER BY rank DESC, id DESC LIMIT 20"
     );
@@ -245,7 +245,7 @@ fn content(c: &mut Criterion) {
                 let bodies: Vec<&str> = items.iter().map(|p| p.body.as_str()).collect();
                 let mut tx = pool.begin().await.unwrap();
                 let ids: Vec<Uuid> = sqlx::query_scalar(
-                    "INSERT INTO content (brand_id, type, title, slug, body, created_by, updated_by)
+                    "INSERT INTO mixerai.content (brand_id, type, title, slug, body, created_by, updated_by)
                      SELECT $1, 'article', r.title, r.slug, r.body, $2, $2
                      FROM UNNEST($3::text[], $4::text[], $5::text[]) AS r(title, slug, body)
                      RETURNING id",
@@ -273,7 +273,7 @@ fn content(c: &mut Criterion) {
                 let mut ids = Vec::with_capacity(items.len());
                 for p in &items {
                     let id: Uuid = sqlx::query_scalar(
-                        "INSERT INTO content (brand_id, type, title, slug, body, created_by, updated_by)
+                        "INSERT INTO mixerai.content (brand_id, type, title, slug, body, created_by, updated_by)
                          VALUES ($1, 'article', $2, $3, $4, $5, $5) RETURNING id",
                     )
                     .bind(f.brand_uuid)

@@ -20,9 +20,9 @@ use sqlx::{ConnectOptions, Connection, Row};
 use uuid::Uuid;
 
 const SEED_100K: &str = include_str!("../tests/fixtures/content_100k.sql");
-const LIST: &str = "SELECT id, title FROM content WHERE brand_id = $1 AND status = 'draft' \
+const LIST: &str = "SELECT id, title FROM mixerai.content WHERE brand_id = $1 AND status = 'draft' \
                     AND deleted_at IS NULL ORDER BY created_at DESC LIMIT 50";
-const GET: &str = "SELECT id, title FROM content WHERE id = $1";
+const GET: &str = "SELECT id, title FROM mixerai.content WHERE id = $1";
 
 struct Fixture {
     _db: TestDatabase,
@@ -51,19 +51,20 @@ async fn fixture() -> Fixture {
         .expect("seed 100k rows");
     admin.close().await.expect("close");
     let row = sqlx::query(
-        "SELECT (SELECT id FROM users WHERE email = 'seed-editor@example.com'),
-                (SELECT id FROM brands WHERE slug = 'brand-001')",
+        "SELECT (SELECT id FROM mixerai.users WHERE email = 'seed-editor@example.com'),
+                (SELECT id FROM mixerai.brands WHERE slug = 'brand-001')",
     )
     .fetch_one(pool)
     .await
     .unwrap();
     let (user, brand): (Uuid, Uuid) = (row.get(0), row.get(1));
-    let ids: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM content WHERE brand_id = $1 AND deleted_at IS NULL")
-            .bind(brand)
-            .fetch_all(pool)
-            .await
-            .unwrap();
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM mixerai.content WHERE brand_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(brand)
+    .fetch_all(pool)
+    .await
+    .unwrap();
     Fixture {
         database: db.database().clone(),
         _db: db,

@@ -11,13 +11,13 @@
 -- concurrent writers of one aggregate get 1, 2, 3, ... in commit order and writers of different aggregates
 -- never wait on each other. Erratum E7: should events ever be partitioned by time, per-aggregate uniqueness
 -- still holds here, outside the partitioned table.
-CREATE TABLE event_streams (
+CREATE TABLE mixerai.event_streams (
     aggregate_id UUID PRIMARY KEY,
     aggregate_type VARCHAR(100) NOT NULL,
     version INTEGER NOT NULL CHECK (version >= 1)
 );
 
-CREATE TABLE events (
+CREATE TABLE mixerai.events (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     -- Global append order. With transaction_id a reader can follow the log without skipping rows of
     -- transactions that commit late (read up to the oldest transaction still in progress).
@@ -44,10 +44,10 @@ CREATE TABLE events (
     CONSTRAINT events_aggregate_version_key UNIQUE (aggregate_id, event_version)
 );
 
-CREATE INDEX idx_events_brand_created ON events (brand_id, created_at DESC) WHERE brand_id IS NOT NULL;
-CREATE INDEX idx_events_type ON events (event_type);
-CREATE INDEX idx_events_created ON events (created_at DESC);
-CREATE INDEX idx_events_correlation ON events (correlation_id) WHERE correlation_id IS NOT NULL;
+CREATE INDEX idx_events_brand_created ON mixerai.events (brand_id, created_at DESC) WHERE brand_id IS NOT NULL;
+CREATE INDEX idx_events_type ON mixerai.events (event_type);
+CREATE INDEX idx_events_created ON mixerai.events (created_at DESC);
+CREATE INDEX idx_events_correlation ON mixerai.events (correlation_id) WHERE correlation_id IS NOT NULL;
 
 -- audit_trigger(brand_column, category, omitted_column...)
 --   brand_column: the column holding the row's brand ('id' for brands, '' when the table has none).
@@ -57,11 +57,11 @@ CREATE INDEX idx_events_correlation ON events (correlation_id) WHERE correlation
 --   omitted_column: columns removed from every payload (old, new and changed_fields), so a password hash
 --     or MFA material never reaches the trail (and derived columns do not bloat it); only their names
 --     appear, under "omitted".
--- SECURITY DEFINER with a pinned search_path: the application role appends through this trigger without
--- being able to write event_streams itself or to shadow a table with one of its own.
-CREATE FUNCTION audit_trigger() RETURNS trigger
+-- SECURITY DEFINER: the application role appends through this trigger without being able to write
+-- event_streams itself.
+CREATE FUNCTION mixerai.audit_trigger() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, public, pg_temp
+    SET search_path = ''
     AS $$
 DECLARE
     omitted_columns text[] := coalesce(TG_ARGV[2:TG_NARGS - 1], '{}');
@@ -87,18 +87,30 @@ BEGIN
         WHERE n.value IS DISTINCT FROM old_doc -> n.key;
     END IF;
 
-    INSERT INTO event_streams AS s (aggregate_id, aggregate_type, version)
+    INSERT INTO mixerai.event_streams AS s (aggregate_id, aggregate_type, version)
     VALUES (row_id, TG_TABLE_NAME, 1)
     ON CONFLICT (aggregate_id) DO UPDATE SET version = s.version + 1
     RETURNING s.version INTO next_version;
 
-    INSERT INTO events (aggregate_id, aggregate_type, event_type, event_version, category,
-                        payload, user_id, brand_id)
+    INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, category,
+                                payload, user_id, brand_id)
     VALUES (row_id, TG_TABLE_NAME, TG_OP, next_version, TG_ARGV[1],
             jsonb_build_object('old', old_doc, 'new', new_doc, 'changed_fields', changed,
                                'omitted', to_jsonb(omitted_columns)),
-            app_current_user_id(),
+            mixerai.app_current_user_id(),
             CASE WHEN TG_ARGV[0] <> '' THEN (doc ->> TG_ARGV[0])::uuid END);
     RETURN NULL;
 END
 $$;
+
+-- Read by members (security events by admins only), appended by editors; never updated or deleted by
+-- the application (no grant, no policy): an audit log the application cannot rewrite (erratum W6). The
+-- audit trigger appends as the owning role, which bypasses row-level security.
+GRANT SELECT, INSERT ON mixerai.events TO mixerai_app;
+ALTER TABLE mixerai.events ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY events_scope ON mixerai.events AS RESTRICTIVE FOR ALL TO mixerai_app
+    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+CREATE POLICY events_read ON mixerai.events FOR SELECT TO mixerai_app
+    USING ((SELECT mixerai.app_can_read()) AND (category <> 'security' OR (SELECT mixerai.app_can_admin())));
+CREATE POLICY events_append ON mixerai.events FOR INSERT TO mixerai_app WITH CHECK ((SELECT mixerai.app_can_write()));

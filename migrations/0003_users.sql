@@ -1,9 +1,10 @@
--- 0002 users: people who sign in. Spec 2.1 / 3.1.
+-- 0003 users: people who sign in. Spec 2.1 / 3.1.
 
-CREATE TABLE users (
+CREATE TABLE mixerai.users (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    -- Stored as the crate's Email type normalises it (trimmed, lowercase). Erratum W7: the spec's CHECK used [A-Z|a-z], which admits a
-    -- literal '|'. The crate's Email type is the real validator; this CHECK is the second line.
+    -- Stored as the crate's Email type normalises it (trimmed, lowercase). Erratum W7: the spec's CHECK
+    -- used [A-Z|a-z], which admits a literal '|'. The crate's Email type is the real validator; this CHECK
+    -- is the second line.
     email VARCHAR(255) NOT NULL
         CONSTRAINT users_email_format CHECK (email ~* '^[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$'),
     -- Derived, never written by hand: one account per address in any letter case. Unique over soft-deleted
@@ -42,10 +43,25 @@ CREATE TABLE users (
     CONSTRAINT users_mfa_secret_when_enabled CHECK (NOT mfa_enabled OR mfa_secret IS NOT NULL)
 );
 
-CREATE INDEX idx_users_last_login ON users (last_login_at DESC) WHERE deleted_at IS NULL;
+CREATE INDEX idx_users_last_login ON mixerai.users (last_login_at DESC) WHERE deleted_at IS NULL;
+-- The keyset-paginated list of users, newest first.
+CREATE INDEX idx_users_created ON mixerai.users (created_at DESC, id DESC) WHERE deleted_at IS NULL;
 
-CREATE TRIGGER users_updated_at BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER users_updated_at BEFORE UPDATE ON mixerai.users
+    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
 
 -- Account changes are security events; the password hash and MFA material never enter the trail.
-CREATE TRIGGER users_audit AFTER INSERT OR UPDATE OR DELETE ON users
-    FOR EACH ROW EXECUTE FUNCTION audit_trigger('', 'security', 'password_hash', 'mfa_secret', 'mfa_backup_codes');
+CREATE TRIGGER users_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.users
+    FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('', 'security', 'password_hash', 'mfa_secret', 'mfa_backup_codes');
+
+-- Never the password hash or MFA material; a user edits their own profile, nothing else (the
+-- platform-admin flag lives in metadata, which only a system scope writes). Who may read which rows is
+-- in 0005, beside the memberships it depends on.
+GRANT SELECT (id, email, email_normalized, first_name, last_name, avatar_url, phone, timezone, language,
+    email_verified, email_verified_at, last_login_at, login_count, failed_login_attempts, locked_until,
+    mfa_enabled, metadata, created_at, updated_at, deleted_at) ON mixerai.users TO mixerai_app;
+GRANT UPDATE (first_name, last_name, avatar_url, phone, timezone, language) ON mixerai.users TO mixerai_app;
+
+ALTER TABLE mixerai.users ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY users_update_self ON mixerai.users FOR UPDATE TO mixerai_app
+    USING (id = (SELECT mixerai.app_current_user_id())) WITH CHECK (id = (SELECT mixerai.app_current_user_id()));

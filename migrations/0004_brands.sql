@@ -1,6 +1,7 @@
--- 0003 brands: the tenants. Spec 2.2 / 3.2. Every tenant row hangs off a brand.
+-- 0004 brands: the tenants, and the agencies that vet their claims. Spec 2.2 / 3.2. Every tenant row
+-- hangs off a brand.
 
-CREATE TABLE brands (
+CREATE TABLE mixerai.brands (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     -- Name and slug are unique over soft-deleted brands too: a brand's slug is its identity in URLs and
     -- a deleted brand must stay restorable.
@@ -31,29 +32,35 @@ CREATE TABLE brands (
     settings JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(settings) = 'object'),
 
     -- Sub-brands. A brand is never its own ancestor: see brands_no_cycle below.
-    parent_brand_id UUID REFERENCES brands (id) CONSTRAINT brands_not_own_parent CHECK (parent_brand_id <> id),
+    parent_brand_id UUID REFERENCES mixerai.brands (id) CONSTRAINT brands_not_own_parent CHECK (parent_brand_id <> id),
+    -- An array, which a foreign key cannot cover: brands_master_claim_brands_exist below checks it.
     master_claim_brand_ids UUID[] NOT NULL DEFAULT '{}',
 
     metadata JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
-    created_by UUID NOT NULL REFERENCES users (id),
+    created_by UUID NOT NULL REFERENCES mixerai.users (id),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     deleted_at TIMESTAMPTZ
 );
 
-CREATE INDEX idx_brands_country ON brands (country) WHERE deleted_at IS NULL;
-CREATE INDEX idx_brands_parent ON brands (parent_brand_id) WHERE deleted_at IS NULL;
-CREATE INDEX idx_brands_master_claim_brands ON brands USING gin (master_claim_brand_ids);
+CREATE INDEX idx_brands_country ON mixerai.brands (country) WHERE deleted_at IS NULL;
+CREATE INDEX idx_brands_master_claim_brands ON mixerai.brands USING gin (master_claim_brand_ids);
+-- Keyset-paginated lists, newest first: all brands, and a brand's sub-brands. The second also serves
+-- the look-ups by parent (its leading column), so there is no separate index on parent_brand_id.
+CREATE INDEX idx_brands_created ON mixerai.brands (created_at DESC, id DESC) WHERE deleted_at IS NULL;
+CREATE INDEX idx_brands_parent_created ON mixerai.brands (parent_brand_id, created_at DESC, id DESC)
+    WHERE deleted_at IS NULL;
 
-CREATE TRIGGER brands_updated_at BEFORE UPDATE ON brands FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER brands_updated_at BEFORE UPDATE ON mixerai.brands
+    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
 
 -- A CHECK cannot see other rows, so cycles in the hierarchy are refused by a trigger. The advisory lock
 -- serialises hierarchy changes: two concurrent re-parentings could otherwise each pass the check and
 -- together close a loop. SECURITY DEFINER: the walk must see ancestors in other brands, which a tenant
--- scope cannot (0013 gives the definer that read).
-CREATE FUNCTION brands_no_cycle() RETURNS trigger
+-- scope cannot.
+CREATE FUNCTION mixerai.brands_no_cycle() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = pg_catalog, public, pg_temp
+    SET search_path = ''
     AS $$
 BEGIN
     IF NEW.parent_brand_id IS NULL THEN
@@ -62,9 +69,9 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('mixerai.brands.hierarchy'));
     IF EXISTS (
         WITH RECURSIVE ancestors (id, parent_brand_id) AS (
-            SELECT b.id, b.parent_brand_id FROM brands b WHERE b.id = NEW.parent_brand_id
+            SELECT b.id, b.parent_brand_id FROM mixerai.brands b WHERE b.id = NEW.parent_brand_id
             UNION
-            SELECT b.id, b.parent_brand_id FROM brands b JOIN ancestors a ON b.id = a.parent_brand_id
+            SELECT b.id, b.parent_brand_id FROM mixerai.brands b JOIN ancestors a ON b.id = a.parent_brand_id
         )
         SELECT 1 FROM ancestors WHERE id = NEW.id
     ) THEN
@@ -75,13 +82,53 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER brands_no_cycle BEFORE INSERT OR UPDATE OF parent_brand_id ON brands
-    FOR EACH ROW EXECUTE FUNCTION brands_no_cycle();
+CREATE TRIGGER brands_no_cycle BEFORE INSERT OR UPDATE OF parent_brand_id ON mixerai.brands
+    FOR EACH ROW EXECUTE FUNCTION mixerai.brands_no_cycle();
+
+-- Soft-deleting or restoring a brand is a platform admin's or a maintenance job's call, not a brand
+-- admin's: brands_update lets a brand admin update any column of their brand, so this trigger guards
+-- deleted_at for the application role. System scopes (the pool's own role) are not mixerai_app and pass.
+CREATE FUNCTION mixerai.brands_guard_soft_delete() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = ''
+    AS $$
+BEGIN
+    IF NEW.deleted_at IS DISTINCT FROM OLD.deleted_at
+       AND current_user = 'mixerai_app' AND NOT mixerai.app_is_platform_admin() THEN
+        RAISE EXCEPTION 'only a platform admin or a system scope may delete or restore a brand'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER brands_guard_soft_delete BEFORE UPDATE OF deleted_at ON mixerai.brands
+    FOR EACH ROW EXECUTE FUNCTION mixerai.brands_guard_soft_delete();
+
+-- Every master claim brand must exist, reported as a foreign-key violation so the crate maps it like
+-- one. SECURITY DEFINER: the brands named are other tenants, which a tenant scope cannot see.
+-- Soft-deleted brands still exist (they may be restored), so they pass.
+CREATE FUNCTION mixerai.brands_master_claim_brands_exist() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM unnest(NEW.master_claim_brand_ids) AS m (id)
+               WHERE NOT EXISTS (SELECT 1 FROM mixerai.brands b WHERE b.id = m.id)) THEN
+        RAISE EXCEPTION 'a master claim brand of brand % does not exist', NEW.id
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'brands_master_claim_brand_ids_fkey';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER brands_master_claim_brands_exist BEFORE INSERT OR UPDATE OF master_claim_brand_ids ON mixerai.brands
+    FOR EACH ROW EXECUTE FUNCTION mixerai.brands_master_claim_brands_exist();
 
 -- Agencies that vet a brand's claims, tried in priority order.
-CREATE TABLE brand_vetting_agencies (
+CREATE TABLE mixerai.brand_vetting_agencies (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    brand_id UUID NOT NULL REFERENCES brands (id) ON DELETE CASCADE,
+    brand_id UUID NOT NULL REFERENCES mixerai.brands (id) ON DELETE CASCADE,
     agency_name VARCHAR(255) NOT NULL CHECK (length(trim(agency_name)) > 0),
     priority INTEGER NOT NULL DEFAULT 0,
     is_active BOOLEAN NOT NULL DEFAULT true,
@@ -90,9 +137,38 @@ CREATE TABLE brand_vetting_agencies (
     CONSTRAINT brand_vetting_agencies_name_key UNIQUE (brand_id, agency_name)
 );
 
-CREATE INDEX idx_brand_vetting_agencies_brand ON brand_vetting_agencies (brand_id, priority);
+CREATE INDEX idx_brand_vetting_agencies_brand ON mixerai.brand_vetting_agencies (brand_id, priority);
 
-CREATE TRIGGER brands_audit AFTER INSERT OR UPDATE OR DELETE ON brands
-    FOR EACH ROW EXECUTE FUNCTION audit_trigger('id', 'audit');
-CREATE TRIGGER brand_vetting_agencies_audit AFTER INSERT OR UPDATE OR DELETE ON brand_vetting_agencies
-    FOR EACH ROW EXECUTE FUNCTION audit_trigger('brand_id', 'audit');
+CREATE TRIGGER brands_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.brands
+    FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('id', 'audit');
+CREATE TRIGGER brand_vetting_agencies_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.brand_vetting_agencies
+    FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'audit');
+
+-- Row-level security (errata W1-W5), the pattern of every tenant table: FORCE, so the owner is held too
+-- unless it bypasses; one RESTRICTIVE policy admits only rows of the scope's brand (AND-ed with
+-- everything else, so no other policy can widen it; no context means no rows, erratum E5); PERMISSIVE
+-- policies per command say who may do what. The brand row itself: members read it, admins change it,
+-- platform admins create and delete brands.
+GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.brands, mixerai.brand_vetting_agencies TO mixerai_app;
+
+ALTER TABLE mixerai.brands ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY brands_scope ON mixerai.brands AS RESTRICTIVE FOR ALL TO mixerai_app
+    USING (id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (id = (SELECT mixerai.app_current_brand_id()));
+CREATE POLICY brands_read ON mixerai.brands FOR SELECT TO mixerai_app USING ((SELECT mixerai.app_can_read()));
+CREATE POLICY brands_create ON mixerai.brands FOR INSERT TO mixerai_app WITH CHECK ((SELECT mixerai.app_is_platform_admin()));
+CREATE POLICY brands_update ON mixerai.brands FOR UPDATE TO mixerai_app
+    USING ((SELECT mixerai.app_can_admin())) WITH CHECK ((SELECT mixerai.app_can_admin()));
+CREATE POLICY brands_delete ON mixerai.brands FOR DELETE TO mixerai_app USING ((SELECT mixerai.app_is_platform_admin()));
+
+-- Vetting agencies: part of managing the brand.
+ALTER TABLE mixerai.brand_vetting_agencies ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY brand_vetting_agencies_scope ON mixerai.brand_vetting_agencies AS RESTRICTIVE FOR ALL TO mixerai_app
+    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+CREATE POLICY brand_vetting_agencies_read ON mixerai.brand_vetting_agencies FOR SELECT TO mixerai_app
+    USING ((SELECT mixerai.app_can_read()));
+CREATE POLICY brand_vetting_agencies_insert ON mixerai.brand_vetting_agencies FOR INSERT TO mixerai_app
+    WITH CHECK ((SELECT mixerai.app_can_admin()));
+CREATE POLICY brand_vetting_agencies_update ON mixerai.brand_vetting_agencies FOR UPDATE TO mixerai_app
+    USING ((SELECT mixerai.app_can_admin())) WITH CHECK ((SELECT mixerai.app_can_admin()));
+CREATE POLICY brand_vetting_agencies_delete ON mixerai.brand_vetting_agencies FOR DELETE TO mixerai_app
+    USING ((SELECT mixerai.app_can_admin()));

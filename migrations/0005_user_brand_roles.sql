@@ -1,10 +1,10 @@
--- 0004 user_brand_roles: who may do what in which brand. Spec 2.1 / 3.1. Erratum E1: the spec created
--- this table before brands existed; it comes after brands here.
+-- 0005 user_brand_roles: who may do what in which brand. Spec 2.1 / 3.1. Erratum E1: the spec created
+-- this table before brands existed; it comes after brands here. The membership helpers of 0001 read it.
 
-CREATE TABLE user_brand_roles (
+CREATE TABLE mixerai.user_brand_roles (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    user_id UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-    brand_id UUID NOT NULL REFERENCES brands (id) ON DELETE CASCADE,
+    user_id UUID NOT NULL REFERENCES mixerai.users (id) ON DELETE CASCADE,
+    brand_id UUID NOT NULL REFERENCES mixerai.brands (id) ON DELETE CASCADE,
     role VARCHAR(50) NOT NULL CONSTRAINT user_brand_roles_role_check CHECK (role IN ('admin', 'editor', 'viewer')),
 
     permissions TEXT[] NOT NULL DEFAULT '{}',
@@ -13,7 +13,7 @@ CREATE TABLE user_brand_roles (
     last_accessed_at TIMESTAMPTZ,
     access_count INTEGER NOT NULL DEFAULT 0 CHECK (access_count >= 0),
 
-    assigned_by UUID REFERENCES users (id),
+    assigned_by UUID REFERENCES mixerai.users (id),
     assigned_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     -- Temporary access: a role whose expires_at has passed grants nothing.
     expires_at TIMESTAMPTZ,
@@ -22,8 +22,43 @@ CREATE TABLE user_brand_roles (
 );
 
 -- (user_id, brand_id) is covered by the unique constraint; membership look-ups by brand use this one.
-CREATE INDEX idx_user_brand_roles_brand ON user_brand_roles (brand_id, role);
+CREATE INDEX idx_user_brand_roles_brand ON mixerai.user_brand_roles (brand_id, role);
+-- Members of a brand, newest grant first; a user's memberships, newest first (keyset pages).
+CREATE INDEX idx_user_brand_roles_brand_assigned ON mixerai.user_brand_roles (brand_id, assigned_at DESC, id DESC);
+CREATE INDEX idx_user_brand_roles_user_assigned ON mixerai.user_brand_roles (user_id, assigned_at DESC, id DESC);
 
 -- Permission changes are security events (spec 5.1 "Audit required").
-CREATE TRIGGER user_brand_roles_audit AFTER INSERT OR UPDATE OR DELETE ON user_brand_roles
-    FOR EACH ROW EXECUTE FUNCTION audit_trigger('brand_id', 'security');
+CREATE TRIGGER user_brand_roles_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.user_brand_roles
+    FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'security');
+
+-- Access tracking without giving viewers UPDATE on role rows: records one use of the acting user's role
+-- in the scope's brand.
+CREATE FUNCTION mixerai.app_touch_brand_access() RETURNS void
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+    UPDATE mixerai.user_brand_roles
+    SET last_accessed_at = now(), access_count = access_count + 1
+    WHERE user_id = mixerai.app_current_user_id() AND brand_id = mixerai.app_current_brand_id()
+      AND (expires_at IS NULL OR expires_at > now())
+$$;
+
+-- Members see the brand's members; admins grant, change and revoke.
+GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.user_brand_roles TO mixerai_app;
+ALTER TABLE mixerai.user_brand_roles ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY user_brand_roles_scope ON mixerai.user_brand_roles AS RESTRICTIVE FOR ALL TO mixerai_app
+    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+CREATE POLICY user_brand_roles_read ON mixerai.user_brand_roles FOR SELECT TO mixerai_app
+    USING ((SELECT mixerai.app_can_read()));
+CREATE POLICY user_brand_roles_insert ON mixerai.user_brand_roles FOR INSERT TO mixerai_app
+    WITH CHECK ((SELECT mixerai.app_can_admin()));
+CREATE POLICY user_brand_roles_update ON mixerai.user_brand_roles FOR UPDATE TO mixerai_app
+    USING ((SELECT mixerai.app_can_admin())) WITH CHECK ((SELECT mixerai.app_can_admin()));
+CREATE POLICY user_brand_roles_delete ON mixerai.user_brand_roles FOR DELETE TO mixerai_app
+    USING ((SELECT mixerai.app_can_admin()));
+
+-- Users (0003): a tenant scope sees its own user and the members of its brand.
+CREATE POLICY users_read ON mixerai.users FOR SELECT TO mixerai_app USING (
+    id = (SELECT mixerai.app_current_user_id())
+    OR ((SELECT mixerai.app_can_read()) AND id IN (SELECT r.user_id FROM mixerai.user_brand_roles r
+                                                   WHERE r.brand_id = (SELECT mixerai.app_current_brand_id()))));

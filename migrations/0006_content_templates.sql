@@ -1,7 +1,7 @@
--- 0005 content_templates: typed field definitions content is validated against. Spec 2.3 / 3.3.
+-- 0006 content_templates: typed field definitions content is validated against. Spec 2.3 / 3.3.
 -- Erratum E1: created before content, which references it.
 
-CREATE TABLE content_templates (
+CREATE TABLE mixerai.content_templates (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     name VARCHAR(255) NOT NULL CHECK (length(trim(name)) > 0),
     description TEXT,
@@ -27,16 +27,46 @@ CREATE TABLE content_templates (
     tags TEXT[] NOT NULL DEFAULT '{}',
     usage JSONB NOT NULL DEFAULT '{"count": 0}' CHECK (jsonb_typeof(usage) = 'object'),
 
-    created_by UUID NOT NULL REFERENCES users (id),
+    -- The optimistic-concurrency token of updates: a patch names the version it was read at; a stale one
+    -- changes nothing.
+    version INTEGER NOT NULL DEFAULT 1 CONSTRAINT content_templates_version_check CHECK (version >= 1),
+    created_by UUID NOT NULL REFERENCES mixerai.users (id),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
-CREATE INDEX idx_content_templates_active ON content_templates (is_active);
-CREATE INDEX idx_content_templates_brands ON content_templates USING gin (brand_ids);
+CREATE INDEX idx_content_templates_active ON mixerai.content_templates (is_active);
+CREATE INDEX idx_content_templates_brands ON mixerai.content_templates USING gin (brand_ids);
+-- The keyset-paginated list. The brand filter is an array containment (brand_ids @> ARRAY[brand],
+-- enforced by the RESTRICTIVE policy below) that a btree cannot serve; a brand has few templates, so
+-- walking the creation order and filtering is the cheap plan, and it never sorts.
+CREATE INDEX idx_content_templates_created ON mixerai.content_templates (created_at DESC, id DESC);
 
-CREATE TRIGGER content_templates_updated_at BEFORE UPDATE ON content_templates
-    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER content_templates_updated_at BEFORE UPDATE ON mixerai.content_templates
+    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
 
-CREATE TRIGGER content_templates_audit AFTER INSERT OR UPDATE OR DELETE ON content_templates
-    FOR EACH ROW EXECUTE FUNCTION audit_trigger('', 'audit');
+CREATE TRIGGER content_templates_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.content_templates
+    FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('', 'audit');
+
+-- A shared table: a scope sees a row when its brand is among the row's brand_ids (the GIN index serves
+-- the @> test), and writes only rows assigned to its brand alone; rows shared by several brands are
+-- written by platform admins only, since a change would reach brands the writer is not in. Editors write
+-- templates.
+GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.content_templates TO mixerai_app;
+ALTER TABLE mixerai.content_templates ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY content_templates_scope ON mixerai.content_templates AS RESTRICTIVE FOR ALL TO mixerai_app
+    USING (brand_ids @> ARRAY[(SELECT mixerai.app_current_brand_id())])
+    WITH CHECK (brand_ids @> ARRAY[(SELECT mixerai.app_current_brand_id())]);
+CREATE POLICY content_templates_read ON mixerai.content_templates FOR SELECT TO mixerai_app
+    USING ((SELECT mixerai.app_can_read()));
+CREATE POLICY content_templates_insert ON mixerai.content_templates FOR INSERT TO mixerai_app WITH CHECK (
+    (SELECT mixerai.app_is_platform_admin())
+    OR ((SELECT mixerai.app_can_write()) AND brand_ids = ARRAY[(SELECT mixerai.app_current_brand_id())]));
+CREATE POLICY content_templates_update ON mixerai.content_templates FOR UPDATE TO mixerai_app
+    USING ((SELECT mixerai.app_is_platform_admin())
+           OR ((SELECT mixerai.app_can_write()) AND brand_ids = ARRAY[(SELECT mixerai.app_current_brand_id())]))
+    WITH CHECK ((SELECT mixerai.app_is_platform_admin())
+                OR ((SELECT mixerai.app_can_write()) AND brand_ids = ARRAY[(SELECT mixerai.app_current_brand_id())]));
+CREATE POLICY content_templates_delete ON mixerai.content_templates FOR DELETE TO mixerai_app
+    USING ((SELECT mixerai.app_is_platform_admin())
+           OR ((SELECT mixerai.app_can_write()) AND brand_ids = ARRAY[(SELECT mixerai.app_current_brand_id())]));

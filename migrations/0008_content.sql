@@ -1,4 +1,4 @@
--- 0007 content: one row per content item (the head). Spec 2.3 / 3.3.
+-- 0008 content: one row per content item (the head), and its full-text search. Spec 2.3 / 3.3.
 --
 -- Shaped for versioning: this row is the item's current state and `version` counts its saves (it is the
 -- optimistic-concurrency token). An immutable version log will hang off it with direct pointers from
@@ -6,10 +6,10 @@
 -- Erratum E7: not partitioned (a partitioned table's unique keys must include the partition key, which
 -- would break every foreign key to content.id).
 
-CREATE TABLE content (
+CREATE TABLE mixerai.content (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    brand_id UUID NOT NULL REFERENCES brands (id),
-    template_id UUID REFERENCES content_templates (id),
+    brand_id UUID NOT NULL REFERENCES mixerai.brands (id),
+    template_id UUID REFERENCES mixerai.content_templates (id),
     type VARCHAR(50) NOT NULL CHECK (length(trim(type)) > 0),
 
     title VARCHAR(500) NOT NULL CONSTRAINT content_title_not_empty CHECK (length(trim(title)) > 0),
@@ -25,11 +25,11 @@ CREATE TABLE content (
     status VARCHAR(50) NOT NULL DEFAULT 'draft' CONSTRAINT content_status_check CHECK (status IN
         ('draft', 'pending_review', 'in_review', 'approved', 'scheduled', 'published', 'archived', 'rejected')),
     published_at TIMESTAMPTZ,
-    published_by UUID REFERENCES users (id),
+    published_by UUID REFERENCES mixerai.users (id),
     scheduled_for TIMESTAMPTZ,
     expires_at TIMESTAMPTZ,
 
-    workflow_id UUID REFERENCES workflows (id),
+    workflow_id UUID REFERENCES mixerai.workflows (id),
     -- A step id inside workflows.steps (JSON), so no foreign key.
     current_step_id UUID,
     workflow_data JSONB,
@@ -37,7 +37,7 @@ CREATE TABLE content (
     version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
     version_note TEXT,
     is_draft BOOLEAN NOT NULL DEFAULT true,
-    parent_id UUID REFERENCES content (id),
+    parent_id UUID REFERENCES mixerai.content (id),
 
     views INTEGER NOT NULL DEFAULT 0 CHECK (views >= 0),
     shares INTEGER NOT NULL DEFAULT 0 CHECK (shares >= 0),
@@ -48,16 +48,16 @@ CREATE TABLE content (
     custom_fields JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(custom_fields) = 'object'),
 
     -- Full-text document over title, body and field values (spec 7.1 idx_content_fts), stored so that
-    -- queries and the GIN index share one expression and nothing is recomputed per read.
+    -- the search side table below copies one expression and nothing is recomputed per read.
     search_vector TSVECTOR GENERATED ALWAYS AS (
         setweight(to_tsvector('english'::regconfig, title), 'A')
         || setweight(to_tsvector('english'::regconfig, coalesce(body, '')), 'B')
         || setweight(jsonb_to_tsvector('english'::regconfig, fields, '["string"]'), 'C')
     ) STORED,
 
-    created_by UUID NOT NULL REFERENCES users (id),
+    created_by UUID NOT NULL REFERENCES mixerai.users (id),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated_by UUID NOT NULL REFERENCES users (id),
+    updated_by UUID NOT NULL REFERENCES mixerai.users (id),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     deleted_at TIMESTAMPTZ,
 
@@ -69,29 +69,145 @@ CREATE TABLE content (
 
 -- Erratum W8: the spec's UNIQUE(brand_id, slug, version) kept a soft-deleted item's slug forever (and let
 -- two live items share a slug at different versions). A slug is unique among the brand's live items.
-CREATE UNIQUE INDEX content_brand_slug_key ON content (brand_id, slug) WHERE deleted_at IS NULL;
+CREATE UNIQUE INDEX content_brand_slug_key ON mixerai.content (brand_id, slug) WHERE deleted_at IS NULL;
 
-CREATE INDEX idx_content_brand_status ON content (brand_id, status) WHERE deleted_at IS NULL;
-CREATE INDEX idx_content_brand_type_status ON content (brand_id, type, status) WHERE deleted_at IS NULL;
+CREATE INDEX idx_content_brand_status ON mixerai.content (brand_id, status) WHERE deleted_at IS NULL;
+CREATE INDEX idx_content_brand_type_status ON mixerai.content (brand_id, type, status) WHERE deleted_at IS NULL;
 -- Keyset pagination: a brand's items newest first with id as the tie-breaker.
-CREATE INDEX idx_content_brand_created ON content (brand_id, created_at DESC, id DESC) WHERE deleted_at IS NULL;
-CREATE INDEX idx_content_type ON content (type) WHERE deleted_at IS NULL;
-CREATE INDEX idx_content_created_at ON content (created_at DESC) WHERE deleted_at IS NULL;
+CREATE INDEX idx_content_brand_created ON mixerai.content (brand_id, created_at DESC, id DESC) WHERE deleted_at IS NULL;
+CREATE INDEX idx_content_type ON mixerai.content (type) WHERE deleted_at IS NULL;
+CREATE INDEX idx_content_created_at ON mixerai.content (created_at DESC) WHERE deleted_at IS NULL;
 -- Erratum E6: the spec's "published in the last 30 days" index used NOW() in its predicate, which
 -- PostgreSQL refuses (index predicates must be immutable). A plain partial index on published_at serves
 -- the same range queries.
-CREATE INDEX idx_content_published ON content (published_at DESC) WHERE deleted_at IS NULL AND status = 'published';
-CREATE INDEX idx_content_scheduled ON content (scheduled_for) WHERE deleted_at IS NULL AND status = 'scheduled';
-CREATE INDEX idx_content_workflow ON content (workflow_id, current_step_id) WHERE workflow_id IS NOT NULL;
-CREATE INDEX idx_content_template ON content (template_id) WHERE template_id IS NOT NULL;
-CREATE INDEX idx_content_parent ON content (parent_id) WHERE parent_id IS NOT NULL;
-CREATE INDEX idx_content_fts ON content USING gin (search_vector);
-CREATE INDEX idx_content_tags ON content USING gin (tags);
-CREATE INDEX idx_content_categories ON content USING gin (categories);
-CREATE INDEX idx_content_fields ON content USING gin (fields jsonb_path_ops);
+CREATE INDEX idx_content_published ON mixerai.content (published_at DESC) WHERE deleted_at IS NULL AND status = 'published';
+CREATE INDEX idx_content_scheduled ON mixerai.content (scheduled_for) WHERE deleted_at IS NULL AND status = 'scheduled';
+CREATE INDEX idx_content_workflow ON mixerai.content (workflow_id, current_step_id) WHERE workflow_id IS NOT NULL;
+CREATE INDEX idx_content_template ON mixerai.content (template_id) WHERE template_id IS NOT NULL;
+CREATE INDEX idx_content_parent ON mixerai.content (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX idx_content_tags ON mixerai.content USING gin (tags);
+CREATE INDEX idx_content_categories ON mixerai.content USING gin (categories);
+CREATE INDEX idx_content_fields ON mixerai.content USING gin (fields jsonb_path_ops);
 
-CREATE TRIGGER content_updated_at BEFORE UPDATE ON content FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER content_updated_at BEFORE UPDATE ON mixerai.content
+    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
 
 -- search_vector is derived from title, body and fields: left out of the trail.
-CREATE TRIGGER content_audit AFTER INSERT OR UPDATE OR DELETE ON content
-    FOR EACH ROW EXECUTE FUNCTION audit_trigger('brand_id', 'audit', 'search_vector');
+CREATE TRIGGER content_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.content
+    FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'audit', 'search_vector');
+
+-- Editors write content.
+GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.content TO mixerai_app;
+ALTER TABLE mixerai.content ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY content_scope ON mixerai.content AS RESTRICTIVE FOR ALL TO mixerai_app
+    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+CREATE POLICY content_read ON mixerai.content FOR SELECT TO mixerai_app USING ((SELECT mixerai.app_can_read()));
+CREATE POLICY content_insert ON mixerai.content FOR INSERT TO mixerai_app WITH CHECK ((SELECT mixerai.app_can_write()));
+CREATE POLICY content_update ON mixerai.content FOR UPDATE TO mixerai_app
+    USING ((SELECT mixerai.app_can_write())) WITH CHECK ((SELECT mixerai.app_can_write()));
+CREATE POLICY content_delete ON mixerai.content FOR DELETE TO mixerai_app USING ((SELECT mixerai.app_can_write()));
+
+-- Full-text search that keeps its GIN index under row-level security.
+--
+-- Why a side table. Under RLS, PostgreSQL evaluates a policy's quals before any qual of the query that
+-- is not leakproof, so such a qual cannot become an index condition (restriction_is_securely_promotable).
+-- `tsvector @@ tsquery` (ts_match_vq) is not leakproof, and marking it so needs a superuser, so a tenant
+-- scope would never reach a GIN index on content: it would read all of the brand's rows and filter them.
+--
+-- So the search document lives beside content in content_search, one row per live item, kept by
+-- triggers. Row-level security is enabled on it with no policy and no grant to mixerai_app: the
+-- application role cannot read it at all (default deny). Its owner bypasses row-level security, so it
+-- reads the table without policy quals and the GIN index is usable. The only door is
+-- content_search_ids(), a SECURITY DEFINER function that admits only the scope's brand and only a user
+-- who may read there (app_can_read), and returns ids and ranks; the caller then reads the rows from
+-- content, where every policy applies again (defence in depth). The document itself is defined once, by
+-- content.search_vector; content_search copies it.
+
+-- The brand as one extra lexeme of the document ('b' and the id's 32 hex digits, no positions), so the
+-- GIN index answers "this brand's items that match" as one intersection of posting lists: no btree_gin
+-- extension, and no planner choice between a brand index and the text index. A brand lexeme never
+-- changes a rank: queries never name it, and ts_rank's default normalisation ignores document length.
+CREATE FUNCTION mixerai.content_search_brand_term(brand uuid) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path = ''
+    AS $$ SELECT 'b' || replace(brand::text, '-', '') $$;
+
+CREATE TABLE mixerai.content_search (
+    content_id UUID PRIMARY KEY,
+    brand_id UUID NOT NULL,
+    -- content.search_vector plus the brand lexeme.
+    search_vector TSVECTOR NOT NULL,
+    -- Hard deletes of content take the document with them; (id, brand_id) so it can never name another
+    -- brand's item.
+    CONSTRAINT content_search_content_fkey FOREIGN KEY (content_id, brand_id)
+        REFERENCES mixerai.content (id, brand_id) ON DELETE CASCADE
+);
+
+CREATE INDEX idx_content_fts ON mixerai.content_search USING gin (search_vector);
+
+-- Deliberately ENABLE without FORCE and without a policy: default deny for every role but the owner.
+ALTER TABLE mixerai.content_search ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON mixerai.content_search FROM PUBLIC;
+
+-- New items, in one statement per INSERT (a bulk insert of a thousand rows is one more INSERT here).
+CREATE FUNCTION mixerai.content_search_inserted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+BEGIN
+    INSERT INTO mixerai.content_search (content_id, brand_id, search_vector)
+    SELECT i.id, i.brand_id, i.search_vector || mixerai.content_search_brand_term(i.brand_id)::tsvector
+    FROM inserted i WHERE i.deleted_at IS NULL;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER content_search_insert AFTER INSERT ON mixerai.content
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION mixerai.content_search_inserted();
+
+-- Edits of the text, soft deletes and restores; the WHEN clause keeps every other update free.
+CREATE FUNCTION mixerai.content_search_updated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+BEGIN
+    IF NEW.deleted_at IS NOT NULL THEN
+        DELETE FROM mixerai.content_search WHERE content_id = NEW.id;
+    ELSE
+        INSERT INTO mixerai.content_search (content_id, brand_id, search_vector)
+        VALUES (NEW.id, NEW.brand_id, NEW.search_vector || mixerai.content_search_brand_term(NEW.brand_id)::tsvector)
+        ON CONFLICT (content_id) DO UPDATE SET search_vector = EXCLUDED.search_vector;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER content_search_update AFTER UPDATE ON mixerai.content FOR EACH ROW
+    WHEN (OLD.search_vector IS DISTINCT FROM NEW.search_vector OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at)
+    EXECUTE FUNCTION mixerai.content_search_updated();
+
+-- The ids and ranks of the scope's brand's live items that match `query`, best first (rank, then id),
+-- at most `max_rows`. Nothing at all for a caller who may not read the brand, or without a brand context.
+CREATE FUNCTION mixerai.content_search_ids(query tsquery, max_rows integer)
+    RETURNS TABLE (id uuid, rank real)
+    -- A page of hits, not the default guess of 1000: so the caller's join reads content by key.
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 20
+    SET search_path = ''
+    AS $$
+DECLARE
+    brand uuid := mixerai.app_current_brand_id();
+BEGIN
+    -- A query without lexemes (only stop words) matches nothing, rather than every item of the brand.
+    IF brand IS NULL OR numnode(query) = 0 OR NOT mixerai.app_can_read() THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT cs.content_id, ts_rank(cs.search_vector, query)
+    FROM mixerai.content_search cs
+    WHERE cs.search_vector @@ (query && mixerai.content_search_brand_term(brand)::tsquery)
+      -- Redundant with the brand lexeme, unless an item's own text spells another brand's lexeme.
+      AND cs.brand_id = brand
+    ORDER BY 2 DESC, 1 DESC
+    LIMIT max_rows;
+END
+$$;
+REVOKE ALL ON FUNCTION mixerai.content_search_ids(tsquery, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mixerai.content_search_ids(tsquery, integer) TO mixerai_app;

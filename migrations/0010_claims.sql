@@ -1,8 +1,8 @@
--- 0009 claims: what a brand may, may not and must say, by market and date. Spec 2.5 / 3.5.
+-- 0010 claims: what a brand may, may not and must say, by market and date. Spec 2.5 / 3.5.
 
-CREATE TABLE claims (
+CREATE TABLE mixerai.claims (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    brand_id UUID NOT NULL REFERENCES brands (id),
+    brand_id UUID NOT NULL REFERENCES mixerai.brands (id),
 
     type VARCHAR(50) NOT NULL CONSTRAINT claims_type_check CHECK (type IN ('master', 'product', 'ingredient')),
     level VARCHAR(50) NOT NULL CONSTRAINT claims_level_check CHECK (level IN ('brand', 'product', 'ingredient')),
@@ -13,7 +13,8 @@ CREATE TABLE claims (
     status VARCHAR(50) NOT NULL CONSTRAINT claims_status_check CHECK (status IN ('allowed', 'disallowed', 'mandatory')),
 
     -- ISO 3166-1 alpha-2 codes; empty means every country.
-    countries TEXT[] NOT NULL DEFAULT '{}' CONSTRAINT claims_countries_format CHECK (is_country_code_array(countries)),
+    countries TEXT[] NOT NULL DEFAULT '{}'
+        CONSTRAINT claims_countries_format CHECK (mixerai.is_country_code_array(countries)),
     products UUID[],
     ingredients TEXT[],
 
@@ -28,20 +29,37 @@ CREATE TABLE claims (
     replacements JSONB CHECK (replacements IS NULL OR jsonb_typeof(replacements) = 'array'),
 
     version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
-    created_by UUID NOT NULL REFERENCES users (id),
+    created_by UUID NOT NULL REFERENCES mixerai.users (id),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated_by UUID NOT NULL REFERENCES users (id),
+    updated_by UUID NOT NULL REFERENCES mixerai.users (id),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     deleted_at TIMESTAMPTZ,
 
     CONSTRAINT claims_effective_range CHECK (effective_to IS NULL OR effective_to > effective_from)
 );
 
-CREATE INDEX idx_claims_brand_status ON claims (brand_id, status) WHERE deleted_at IS NULL;
-CREATE INDEX idx_claims_brand_effective ON claims (brand_id, effective_from, effective_to) WHERE deleted_at IS NULL;
-CREATE INDEX idx_claims_countries ON claims USING gin (countries);
+CREATE INDEX idx_claims_brand_status ON mixerai.claims (brand_id, status) WHERE deleted_at IS NULL;
+CREATE INDEX idx_claims_brand_effective ON mixerai.claims (brand_id, effective_from, effective_to) WHERE deleted_at IS NULL;
+CREATE INDEX idx_claims_countries ON mixerai.claims USING gin (countries);
+-- The brand's live claims, newest first (keyset pages). Status, type, level, country and effective-date
+-- filters are applied while walking this index in order (a brand holds hundreds to a few thousand
+-- claims, and a page stops after limit + 1 matches): no sort, no OFFSET.
+CREATE INDEX idx_claims_brand_created ON mixerai.claims (brand_id, created_at DESC, id DESC) WHERE deleted_at IS NULL;
 
-CREATE TRIGGER claims_updated_at BEFORE UPDATE ON claims FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER claims_updated_at BEFORE UPDATE ON mixerai.claims
+    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
 
-CREATE TRIGGER claims_audit AFTER INSERT OR UPDATE OR DELETE ON claims
-    FOR EACH ROW EXECUTE FUNCTION audit_trigger('brand_id', 'audit');
+CREATE TRIGGER claims_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.claims
+    FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'audit');
+
+-- Admins write claims: they are the regulatory rules content is checked against, and those subject to a
+-- rule should not edit it.
+GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.claims TO mixerai_app;
+ALTER TABLE mixerai.claims ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY claims_scope ON mixerai.claims AS RESTRICTIVE FOR ALL TO mixerai_app
+    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+CREATE POLICY claims_read ON mixerai.claims FOR SELECT TO mixerai_app USING ((SELECT mixerai.app_can_read()));
+CREATE POLICY claims_insert ON mixerai.claims FOR INSERT TO mixerai_app WITH CHECK ((SELECT mixerai.app_can_admin()));
+CREATE POLICY claims_update ON mixerai.claims FOR UPDATE TO mixerai_app
+    USING ((SELECT mixerai.app_can_admin())) WITH CHECK ((SELECT mixerai.app_can_admin()));
+CREATE POLICY claims_delete ON mixerai.claims FOR DELETE TO mixerai_app USING ((SELECT mixerai.app_can_admin()));

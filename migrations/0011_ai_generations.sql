@@ -1,11 +1,11 @@
--- 0010 ai_generations: one AI request and its outcome. Spec 2.6 names AIGeneration but gives no table;
+-- 0011 ai_generations: one AI request and its outcome. Spec 2.6 names AIGeneration but gives no table;
 -- this is its table. Rows are logs with their own retention (spec 5.2: 90 days ok, 30 days failed), so
 -- they are not copied into the audit trail.
 
-CREATE TABLE ai_generations (
+CREATE TABLE mixerai.ai_generations (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    brand_id UUID NOT NULL REFERENCES brands (id) ON DELETE CASCADE,
-    user_id UUID NOT NULL REFERENCES users (id),
+    brand_id UUID NOT NULL REFERENCES mixerai.brands (id) ON DELETE CASCADE,
+    user_id UUID NOT NULL REFERENCES mixerai.users (id),
 
     type VARCHAR(50) NOT NULL CONSTRAINT ai_generations_type_check CHECK (type IN (
         'content_generation', 'brand_analysis', 'metadata_generation', 'alt_text',
@@ -25,21 +25,39 @@ CREATE TABLE ai_generations (
     error TEXT,
 
     content_id UUID,
-    template_id UUID REFERENCES content_templates (id) ON DELETE SET NULL,
+    template_id UUID REFERENCES mixerai.content_templates (id) ON DELETE SET NULL,
     metadata JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
 
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     completed_at TIMESTAMPTZ,
 
     -- The content, when given, must be of the same brand.
-    CONSTRAINT ai_generations_content_fkey FOREIGN KEY (content_id, brand_id) REFERENCES content (id, brand_id),
+    CONSTRAINT ai_generations_content_fkey FOREIGN KEY (content_id, brand_id) REFERENCES mixerai.content (id, brand_id),
     CONSTRAINT ai_generations_outcome CHECK (
         (status = 'pending' AND completed_at IS NULL AND error IS NULL)
         OR (status = 'completed' AND completed_at IS NOT NULL AND output IS NOT NULL AND error IS NULL)
         OR (status = 'failed' AND completed_at IS NOT NULL AND error IS NOT NULL))
 );
 
-CREATE INDEX idx_ai_generations_brand_created ON ai_generations (brand_id, created_at DESC, id DESC);
-CREATE INDEX idx_ai_generations_brand_type ON ai_generations (brand_id, type, created_at DESC);
-CREATE INDEX idx_ai_generations_user ON ai_generations (user_id, created_at DESC);
-CREATE INDEX idx_ai_generations_content ON ai_generations (content_id) WHERE content_id IS NOT NULL;
+-- Keyset pages, newest first: all of a brand's generations; by type and by the requesting user, which
+-- a user pages through and which therefore seek instead of filtering (a high-volume log). By user across
+-- brands serves user deletion and retention.
+CREATE INDEX idx_ai_generations_brand_created ON mixerai.ai_generations (brand_id, created_at DESC, id DESC);
+CREATE INDEX idx_ai_generations_brand_type_created ON mixerai.ai_generations (brand_id, type, created_at DESC, id DESC);
+CREATE INDEX idx_ai_generations_brand_user_created ON mixerai.ai_generations (brand_id, user_id, created_at DESC, id DESC);
+CREATE INDEX idx_ai_generations_user ON mixerai.ai_generations (user_id, created_at DESC);
+CREATE INDEX idx_ai_generations_content ON mixerai.ai_generations (content_id) WHERE content_id IS NOT NULL;
+
+-- Editors record and complete generations; deleting the log is an admin's call.
+GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.ai_generations TO mixerai_app;
+ALTER TABLE mixerai.ai_generations ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY ai_generations_scope ON mixerai.ai_generations AS RESTRICTIVE FOR ALL TO mixerai_app
+    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+CREATE POLICY ai_generations_read ON mixerai.ai_generations FOR SELECT TO mixerai_app
+    USING ((SELECT mixerai.app_can_read()));
+CREATE POLICY ai_generations_insert ON mixerai.ai_generations FOR INSERT TO mixerai_app
+    WITH CHECK ((SELECT mixerai.app_can_write()));
+CREATE POLICY ai_generations_update ON mixerai.ai_generations FOR UPDATE TO mixerai_app
+    USING ((SELECT mixerai.app_can_write())) WITH CHECK ((SELECT mixerai.app_can_write()));
+CREATE POLICY ai_generations_delete ON mixerai.ai_generations FOR DELETE TO mixerai_app
+    USING ((SELECT mixerai.app_can_admin()));

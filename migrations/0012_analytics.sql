@@ -1,11 +1,11 @@
 -- 0012 analytics and data quality: spec 7.3 and 5.3.
 --
 -- The materialized view is not protected by row-level security (PostgreSQL has none for materialized
--- views); it is for maintenance jobs and reporting, not for the application role.
+-- views); it is for maintenance jobs and reporting, not for the application role, which gets no grant.
 
 -- Erratum E8: the spec's AVG(engagement->>'duration')::integer averaged text (no such function); the cast
 -- belongs inside the aggregate. Values that are not numbers are skipped rather than failing the refresh.
-CREATE MATERIALIZED VIEW mv_content_analytics AS
+CREATE MATERIALIZED VIEW mixerai.mv_content_analytics AS
 SELECT c.brand_id,
        c.type,
        date_trunc('day', c.created_at) AS date,
@@ -15,24 +15,25 @@ SELECT c.brand_id,
        avg(c.views) AS avg_views,
        avg(CASE WHEN jsonb_typeof(c.engagement -> 'duration') = 'number'
                 THEN (c.engagement ->> 'duration')::numeric END)::integer AS avg_engagement_duration
-FROM content c
+FROM mixerai.content c
 WHERE c.deleted_at IS NULL
 GROUP BY c.brand_id, c.type, date_trunc('day', c.created_at);
 
 -- REFRESH ... CONCURRENTLY needs a unique index.
-CREATE UNIQUE INDEX mv_content_analytics_key ON mv_content_analytics (brand_id, type, date);
+CREATE UNIQUE INDEX mv_content_analytics_key ON mixerai.mv_content_analytics (brand_id, type, date);
 
-CREATE FUNCTION refresh_content_analytics() RETURNS void
+CREATE FUNCTION mixerai.refresh_content_analytics() RETURNS void
     LANGUAGE sql
-    AS $$ REFRESH MATERIALIZED VIEW CONCURRENTLY mv_content_analytics $$;
+    SET search_path = ''
+    AS $$ REFRESH MATERIALIZED VIEW CONCURRENTLY mixerai.mv_content_analytics $$;
 
 -- Names are NOT NULL, so the spec's "IS NULL" metric could never count anything: blank names are the
 -- real defect.
-CREATE VIEW data_quality_metrics AS
+CREATE VIEW mixerai.data_quality_metrics AS
 SELECT 'users_without_names' AS metric, count(*) AS count
-FROM users
+FROM mixerai.users
 WHERE deleted_at IS NULL AND (length(trim(first_name)) = 0 OR length(trim(last_name)) = 0)
 UNION ALL
 SELECT 'content_without_metadata', count(*)
-FROM content
+FROM mixerai.content
 WHERE deleted_at IS NULL AND metadata = '{}' AND status = 'published';

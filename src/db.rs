@@ -1,16 +1,36 @@
 //! [`Database`]: the pool, the embedded migrations, and the doors into scopes.
 
-use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::sync::LazyLock;
+
+use sqlx::Connection;
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::scope::{APP_ROLE, Scope, SystemScope};
 use crate::types::{BrandId, UserId};
 use crate::{Error, Result};
 
-/// The schema, embedded at compile time from `migrations/` (plain SQL, applied in file-name order).
+/// The schema every object of the crate lives in. Nothing is created in `public`.
+pub const SCHEMA: &str = "mixerai";
+
+/// The crate's own migration history table, inside [`SCHEMA`]: apart from sqlx's default
+/// `_sqlx_migrations`, so a host's own sqlx migrations and the crate's never read each other's history.
+pub const HISTORY_TABLE: &str = "mixerai._migrations";
+
+/// The schema, embedded at compile time from `migrations/` (plain SQL, applied in file-name order),
+/// recording what it applied in [`HISTORY_TABLE`].
 ///
-/// Exposed so operators can list or inspect the migrations; [`Database::migrate`] applies them.
-pub static MIGRATOR: Migrator = sqlx::migrate!();
+/// Exposed so operators can list or inspect the migrations (`MIGRATOR.iter()`: version, description,
+/// checksum, SQL); [`Database::migrate`] applies them. Run it through `migrate()`, not
+/// `MIGRATOR.run(..)`: `migrate()` also checks the connecting role and never leaves the migration lock
+/// behind on a pooled connection.
+pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut migrator = sqlx::migrate!();
+    // Not "dangerous" here: the crate never recorded its history anywhere else.
+    migrator.dangerous_set_table_name(HISTORY_TABLE);
+    migrator.create_schema(SCHEMA);
+    migrator
+});
 
 /// A handle on one PostgreSQL database holding the MixerAI schema. Cheap to clone (it wraps a pool).
 ///
@@ -55,16 +75,34 @@ pub struct Database {
 }
 
 impl Database {
-    /// Connects a pool of up to 10 connections to `url`
-    /// (`postgres://user@host:port/dbname`). For other pool settings build a [`PgPool`] yourself and use
-    /// [`Database::from_pool`]. The user should be the schema's owning role: `BYPASSRLS`, a member of
-    /// `mixerai_app`, not a superuser (see [`Database`]).
+    /// Connects a pool with sqlx's default settings (at most 10 connections) to `url`
+    /// (`postgres://user@host:port/dbname`). For other pool settings use [`Database::connect_with`].
+    /// The user should be the schema's owning role: `BYPASSRLS`, a member of `mixerai_app`, not a
+    /// superuser (see [`Database`]).
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .connect(url)
-            .await?;
-        Ok(Self { pool })
+        Self::connect_with(url.parse()?, PgPoolOptions::new()).await
+    }
+
+    /// Connects a pool built from the host's own settings: `options` says where and as whom (see
+    /// [`Database`] for the role), `pool` how many connections, timeouts and hooks.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use mixerai_data::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    ///
+    /// # async fn run() -> mixerai_data::Result<()> {
+    /// let options: PgConnectOptions = "postgres://mixerai_owner@db.internal/app".parse()?;
+    /// let db = mixerai_data::Database::connect_with(
+    ///     options.application_name("content-api"),
+    ///     PgPoolOptions::new().max_connections(32).acquire_timeout(Duration::from_secs(3)),
+    /// )
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_with(options: PgConnectOptions, pool: PgPoolOptions) -> Result<Self> {
+        Ok(Self {
+            pool: pool.connect_with(options).await?,
+        })
     }
 
     /// Wraps an existing pool. The pool's role must be the role that migrated the schema, or one like it:
@@ -81,10 +119,22 @@ impl Database {
 
     /// Applies every migration not yet applied, in order; a no-op when the schema is current.
     ///
+    /// The history is kept in [`HISTORY_TABLE`], so the host's own sqlx migrations (in sqlx's default
+    /// `_sqlx_migrations`, or wherever it keeps them) and the crate's run side by side, in either order
+    /// and on every restart. A host migration that uses the crate's schema (a foreign key to
+    /// `mixerai.content`, a policy calling `mixerai.app_current_brand_id()`) must run after this call:
+    /// call `migrate()` first, then the host's migrator.
+    ///
     /// Safe to run from several processes at once: sqlx holds a PostgreSQL advisory lock while it
-    /// migrates, so one process applies and the others find nothing left to do. Fails with
-    /// [`crate::Error::Migrate`] if the database holds a migration this build does not know or one whose
-    /// checksum changed.
+    /// migrates, so one process applies and the others find nothing left to do. The lock is a session
+    /// lock, so `migrate()` runs on a connection of its own that it closes afterwards, whether it
+    /// succeeded or not: a failed migration never leaves the lock held on a pooled connection, and a
+    /// process waiting on the lock goes on as soon as the first one finishes or fails.
+    ///
+    /// A migration that fails is [`crate::Error::Migration`], naming it (version and description),
+    /// with PostgreSQL's error as the source; its transaction is rolled back, so nothing of it is
+    /// applied. A database that holds a migration this build does not know, or one whose checksum
+    /// changed, is [`crate::Error::Migrate`].
     ///
     /// Before applying anything it checks the connecting role (see [`Database`]) and fails with
     /// [`crate::Error::Forbidden`], its reason naming what is missing, when the role
@@ -93,53 +143,21 @@ impl Database {
     ///   and cannot: it needs `mixerai_app` granted `WITH ADMIN OPTION`.
     ///
     /// Either way nothing is applied, instead of failing later with row-level security errors.
+    #[tracing::instrument(name = "mixerai.migrate", skip_all, err)]
     pub async fn migrate(&self) -> Result<()> {
-        self.check_owner_role().await?;
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        // Taken from the pool (so its settings and credentials apply) and detached from it: the
+        // connection is closed when this returns and never goes back to the pool with sqlx's advisory
+        // lock still held.
+        let mut conn = self.pool.acquire().await?.detach();
+        let outcome = migrate_on(&mut conn).await;
+        // Closing ends the session, which releases the lock whatever state the migration left it in.
+        let _ = conn.close().await;
+        outcome
     }
 
-    /// Refuses a connecting role that cannot own the schema (see [`Database::migrate`]).
-    async fn check_owner_role(&self) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        // pg_roles and pg_auth_members are readable by every role. Only a direct grant with the admin
-        // option counts, as that is what 0013's `GRANT mixerai_app TO CURRENT_USER` needs (seen on 15: a
-        // plain member is refused with "must have admin option"). CREATEROLE suffices when the role is
-        // created by the migration itself, and on PostgreSQL 15 and older for an existing one too (16
-        // lets CREATEROLE grant only roles it administers).
-        let (role, superuser, bypassrls, can_grant_app): (String, bool, bool, bool) =
-            sqlx::query_as(
-                "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls,
-                        r.rolsuper
-                        OR EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles a ON a.oid = m.roleid
-                                   WHERE a.rolname = $1 AND m.member = r.oid AND m.admin_option)
-                        OR (r.rolcreaterole
-                            AND (NOT EXISTS (SELECT 1 FROM pg_roles a WHERE a.rolname = $1)
-                                 OR current_setting('server_version_num')::int < 160000))
-                 FROM pg_roles r WHERE r.rolname = current_user",
-            )
-            .bind(APP_ROLE)
-            .fetch_one(&mut *conn)
-            .await?;
-        if !(superuser || bypassrls) {
-            return Err(Error::Forbidden {
-                reason: format!(
-                    "role \"{role}\" may not migrate: it can neither bypass row-level security nor is \
-                     it a superuser. The role that owns the schema and opens system scopes needs \
-                     BYPASSRLS (as a superuser: ALTER ROLE \"{role}\" BYPASSRLS); nothing was applied"
-                ),
-            });
-        }
-        if !can_grant_app && !tenancy_applied(&mut conn).await? {
-            return Err(Error::Forbidden {
-                reason: format!(
-                    "role \"{role}\" may not migrate: it cannot grant itself {APP_ROLE}. As a \
-                     superuser, create {APP_ROLE} if missing and run GRANT {APP_ROLE} TO \"{role}\" \
-                     WITH ADMIN OPTION; nothing was applied"
-                ),
-            });
-        }
-        Ok(())
+    /// The connection options of this database's pool, e.g. to open a connection of one's own.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        (*self.pool.connect_options()).clone()
     }
 
     /// Opens a tenant scope: a transaction acting as `user` inside `brand`, with row-level security
@@ -156,19 +174,78 @@ impl Database {
     }
 }
 
-/// Whether the migration that creates `mixerai_app` and grants it to the migrating role (0013) is
-/// applied already. sqlx's `_sqlx_migrations` table does not exist before the first migration.
-async fn tenancy_applied(conn: &mut sqlx::PgConnection) -> Result<bool> {
-    let has_table: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(&mut *conn)
-        .await?;
+/// The whole of [`Database::migrate`] on one connection: the role check, then sqlx's migrator, with a
+/// failed migration named.
+async fn migrate_on(conn: &mut sqlx::PgConnection) -> Result<()> {
+    check_owner_role(conn).await?;
+    MIGRATOR.run(&mut *conn).await.map_err(|err| match err {
+        MigrateError::ExecuteMigration(source, version) => Error::Migration {
+            version,
+            description: MIGRATOR
+                .iter()
+                .find(|m| m.version == version)
+                .map(|m| m.description.to_string())
+                .unwrap_or_default(),
+            source,
+        },
+        other => Error::Migrate(other),
+    })
+}
+
+/// Refuses a connecting role that cannot own the schema (see [`Database::migrate`]).
+async fn check_owner_role(conn: &mut sqlx::PgConnection) -> Result<()> {
+    // pg_roles and pg_auth_members are readable by every role. Only a direct grant with the admin
+    // option counts, as that is what 0001's `GRANT mixerai_app TO CURRENT_USER` needs (seen on 15: a
+    // plain member is refused with "must have admin option"). CREATEROLE suffices when the role is
+    // created by the migration itself, and on PostgreSQL 15 and older for an existing one too (16
+    // lets CREATEROLE grant only roles it administers).
+    let (role, superuser, bypassrls, can_grant_app): (String, bool, bool, bool) = sqlx::query_as(
+        "SELECT r.rolname::text, r.rolsuper, r.rolbypassrls,
+                    r.rolsuper
+                    OR EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles a ON a.oid = m.roleid
+                               WHERE a.rolname = $1 AND m.member = r.oid AND m.admin_option)
+                    OR (r.rolcreaterole
+                        AND (NOT EXISTS (SELECT 1 FROM pg_roles a WHERE a.rolname = $1)
+                             OR current_setting('server_version_num')::int < 160000))
+             FROM pg_roles r WHERE r.rolname = current_user",
+    )
+    .bind(APP_ROLE)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !(superuser || bypassrls) {
+        return Err(Error::Forbidden {
+            reason: format!(
+                "role \"{role}\" may not migrate: it can neither bypass row-level security nor is \
+                 it a superuser. The role that owns the schema and opens system scopes needs \
+                 BYPASSRLS (as a superuser: ALTER ROLE \"{role}\" BYPASSRLS); nothing was applied"
+            ),
+        });
+    }
+    if !can_grant_app && !role_grant_applied(conn).await? {
+        return Err(Error::Forbidden {
+            reason: format!(
+                "role \"{role}\" may not migrate: it cannot grant itself {APP_ROLE}. As a \
+                 superuser, create {APP_ROLE} if missing and run GRANT {APP_ROLE} TO \"{role}\" \
+                 WITH ADMIN OPTION; nothing was applied"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the migration that creates `mixerai_app` and grants it to the migrating role (0001) is
+/// applied already. The history table does not exist before the first migration.
+async fn role_grant_applied(conn: &mut sqlx::PgConnection) -> Result<bool> {
+    let has_table: bool =
+        sqlx::query_scalar("SELECT to_regclass('mixerai._migrations') IS NOT NULL")
+            .fetch_one(&mut *conn)
+            .await?;
     if !has_table {
         return Ok(false);
     }
-    let applied = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM _sqlx_migrations WHERE version = 13 AND success)",
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM mixerai._migrations WHERE version = 1 AND success)",
     )
     .fetch_one(&mut *conn)
-    .await?;
-    Ok(applied)
+    .await?)
 }

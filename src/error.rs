@@ -59,7 +59,21 @@ pub enum Error {
     #[error("multi-factor authentication is not enabled for this user")]
     MfaNotEnabled,
 
-    /// A migration failed or the database holds migrations this build does not know.
+    /// One of the crate's migrations failed to apply; its transaction was rolled back, so nothing
+    /// of it is in the database. The source is PostgreSQL's error.
+    #[error("migration {version} ({description}) failed")]
+    Migration {
+        /// The migration's version: the number its file name starts with.
+        version: i64,
+        /// The migration's description: the rest of its file name.
+        description: String,
+        /// Why it failed.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The migration history cannot be reconciled with this build (a migration applied that this build
+    /// does not know, or one whose checksum changed), or the history could not be read.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 

@@ -408,10 +408,10 @@ impl<'s> AiGenerationRepo<'s> {
     pub async fn record(&mut self, new: &NewAiGeneration) -> Result<AiGeneration> {
         let (brand, user) = (self.scope.brand(), self.scope.user());
         let sql = format!(
-            "INSERT INTO ai_generations (brand_id, user_id, type, model, prompt, parameters, content_id,
+            "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt, parameters, content_id,
                 template_id, metadata)
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
-             WHERE $8::uuid IS NULL OR EXISTS (SELECT 1 FROM content_templates WHERE id = $8)
+             WHERE $8::uuid IS NULL OR EXISTS (SELECT 1 FROM mixerai.content_templates WHERE id = $8)
              RETURNING {GENERATION_COLUMNS}"
         );
         sqlx::query_as::<_, AiGeneration>(sqlx::AssertSqlSafe(sql))
@@ -434,7 +434,7 @@ impl<'s> AiGenerationRepo<'s> {
     /// The generation with this id in the scope's brand. [`Error::NotFound`] when absent or not
     /// visible.
     pub async fn get(&mut self, id: AiGenerationId) -> Result<AiGeneration> {
-        let sql = format!("SELECT {GENERATION_COLUMNS} FROM ai_generations WHERE id = $1");
+        let sql = format!("SELECT {GENERATION_COLUMNS} FROM mixerai.ai_generations WHERE id = $1");
         sqlx::query_as::<_, AiGeneration>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.conn())
@@ -456,7 +456,7 @@ impl<'s> AiGenerationRepo<'s> {
         // clock_timestamp(), not now(): now() is the start of this transaction, which may be the one
         // that recorded the request.
         let sql = format!(
-            "UPDATE ai_generations
+            "UPDATE mixerai.ai_generations
              SET status = 'completed', output = $2, tokens_used = $3, latency_ms = $4, cost = $5,
                  completed_at = clock_timestamp()
              WHERE id = $1 AND status = 'pending'
@@ -479,7 +479,7 @@ impl<'s> AiGenerationRepo<'s> {
     pub async fn fail(&mut self, id: AiGenerationId, error: &str) -> Result<AiGeneration> {
         non_blank(error, usize::MAX).map_err(|e| ValidationErrors::single("error", e.reason))?;
         let sql = format!(
-            "UPDATE ai_generations
+            "UPDATE mixerai.ai_generations
              SET status = 'failed', error = $2, completed_at = clock_timestamp()
              WHERE id = $1 AND status = 'pending'
              RETURNING {GENERATION_COLUMNS}"
@@ -527,7 +527,7 @@ impl<'s> AiGenerationRepo<'s> {
     ) -> Result<Page<AiGeneration>> {
         let brand = self.scope.brand();
         let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {GENERATION_COLUMNS} FROM ai_generations WHERE brand_id = "
+            "SELECT {GENERATION_COLUMNS} FROM mixerai.ai_generations WHERE brand_id = "
         ));
         q.push_bind(brand);
         if let Some(user) = filter.user {
@@ -586,7 +586,7 @@ impl<'s> AiGenerationRepo<'s> {
                         count(*) FILTER (WHERE status = 'failed') AS failed,
                         sum(tokens_used) AS tokens_used,
                         sum(cost) AS cost
-                 FROM ai_generations
+                 FROM mixerai.ai_generations
                  WHERE brand_id = $1
                    AND created_at >= $2::date::timestamp AT TIME ZONE 'UTC'
                    AND created_at < ($3::date + interval '1 month') AT TIME ZONE 'UTC'

@@ -107,7 +107,7 @@ impl BrandRepo<'_> {
         new: &NewVettingAgency,
     ) -> Result<VettingAgency> {
         let sql = format!(
-            "INSERT INTO brand_vetting_agencies (brand_id, agency_name, priority) VALUES ($1, $2, $3)
+            "INSERT INTO mixerai.brand_vetting_agencies (brand_id, agency_name, priority) VALUES ($1, $2, $3)
              RETURNING {AGENCY_COLUMNS}"
         );
         Ok(sqlx::query_as::<_, VettingAgency>(sqlx::AssertSqlSafe(sql))
@@ -126,7 +126,7 @@ impl BrandRepo<'_> {
     /// follows. Served by `idx_brand_vetting_agencies_brand (brand_id, priority)`.
     pub async fn vetting_agencies(&mut self, brand: BrandId) -> Result<Vec<VettingAgency>> {
         let sql = format!(
-            "SELECT {AGENCY_COLUMNS} FROM brand_vetting_agencies WHERE brand_id = $1
+            "SELECT {AGENCY_COLUMNS} FROM mixerai.brand_vetting_agencies WHERE brand_id = $1
              ORDER BY is_active DESC, priority, agency_name, id"
         );
         Ok(sqlx::query_as::<_, VettingAgency>(sqlx::AssertSqlSafe(sql))
@@ -146,7 +146,7 @@ impl BrandRepo<'_> {
         patch: &VettingAgencyPatch,
     ) -> Result<VettingAgency> {
         let sql = format!(
-            "UPDATE brand_vetting_agencies
+            "UPDATE mixerai.brand_vetting_agencies
              SET agency_name = coalesce($2, agency_name), priority = coalesce($3, priority)
              WHERE id = $1 RETURNING {AGENCY_COLUMNS}"
         );
@@ -173,7 +173,7 @@ impl BrandRepo<'_> {
         active: bool,
     ) -> Result<VettingAgency> {
         let sql = format!(
-            "UPDATE brand_vetting_agencies SET is_active = $2 WHERE id = $1 RETURNING {AGENCY_COLUMNS}"
+            "UPDATE mixerai.brand_vetting_agencies SET is_active = $2 WHERE id = $1 RETURNING {AGENCY_COLUMNS}"
         );
         let updated = sqlx::query_as::<_, VettingAgency>(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -188,7 +188,7 @@ impl BrandRepo<'_> {
 
     async fn agency_refused_or_missing(&mut self, id: VettingAgencyId) -> Result<Error> {
         let visible: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM brand_vetting_agencies WHERE id = $1)",
+            "SELECT EXISTS (SELECT 1 FROM mixerai.brand_vetting_agencies WHERE id = $1)",
         )
         .bind(id)
         .fetch_one(&mut *self.conn)

@@ -64,7 +64,7 @@ impl BrandRepo<'_> {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<Membership> {
         let sql = format!(
-            "INSERT INTO user_brand_roles (user_id, brand_id, role, assigned_by, expires_at)
+            "INSERT INTO mixerai.user_brand_roles (user_id, brand_id, role, assigned_by, expires_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (user_id, brand_id) DO UPDATE
                 SET role = EXCLUDED.role, assigned_by = EXCLUDED.assigned_by, assigned_at = now(),
@@ -96,7 +96,7 @@ impl BrandRepo<'_> {
         role: BrandRole,
     ) -> Result<Membership> {
         let sql = format!(
-            "UPDATE user_brand_roles SET role = $3, assigned_by = $4, assigned_at = now()
+            "UPDATE mixerai.user_brand_roles SET role = $3, assigned_by = $4, assigned_at = now()
              WHERE brand_id = $1 AND user_id = $2 RETURNING {MEMBERSHIP_COLUMNS}"
         );
         let changed = sqlx::query_as::<_, Membership>(sqlx::AssertSqlSafe(sql))
@@ -117,11 +117,13 @@ impl BrandRepo<'_> {
     /// # Errors
     /// As [`change_role`](Self::change_role).
     pub async fn revoke(&mut self, brand: BrandId, user: UserId) -> Result<()> {
-        let done = sqlx::query("DELETE FROM user_brand_roles WHERE brand_id = $1 AND user_id = $2")
-            .bind(brand)
-            .bind(user)
-            .execute(&mut *self.conn)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM mixerai.user_brand_roles WHERE brand_id = $1 AND user_id = $2",
+        )
+        .bind(brand)
+        .bind(user)
+        .execute(&mut *self.conn)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(self.membership_refused_or_missing(brand, user).await?);
         }
@@ -134,7 +136,7 @@ impl BrandRepo<'_> {
         user: UserId,
     ) -> Result<Error> {
         let visible: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM user_brand_roles WHERE brand_id = $1 AND user_id = $2)",
+            "SELECT EXISTS (SELECT 1 FROM mixerai.user_brand_roles WHERE brand_id = $1 AND user_id = $2)",
         )
         .bind(brand)
         .bind(user)
@@ -160,7 +162,7 @@ impl BrandRepo<'_> {
     ) -> Result<Page<Membership>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
-            "SELECT {MEMBERSHIP_COLUMNS} FROM user_brand_roles
+            "SELECT {MEMBERSHIP_COLUMNS} FROM mixerai.user_brand_roles
              WHERE brand_id = $1 AND ($2::timestamptz IS NULL OR (assigned_at, id) < ($2, $3))
              ORDER BY assigned_at DESC, id DESC LIMIT $4"
         );
@@ -187,9 +189,9 @@ impl BrandRepo<'_> {
     ) -> Result<Page<Membership>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
-            "SELECT {MEMBERSHIP_COLUMNS} FROM user_brand_roles r
+            "SELECT {MEMBERSHIP_COLUMNS} FROM mixerai.user_brand_roles r
              WHERE r.user_id = $1 AND (r.expires_at IS NULL OR r.expires_at > now())
-               AND EXISTS (SELECT 1 FROM brands b WHERE b.id = r.brand_id AND b.deleted_at IS NULL)
+               AND EXISTS (SELECT 1 FROM mixerai.brands b WHERE b.id = r.brand_id AND b.deleted_at IS NULL)
                AND ($2::timestamptz IS NULL OR (r.assigned_at, r.id) < ($2, $3))
              ORDER BY r.assigned_at DESC, r.id DESC LIMIT $4"
         );
@@ -212,7 +214,7 @@ impl BrandRepo<'_> {
     /// calls each count: the increment is one atomic `UPDATE`. An expired role, or a system scope
     /// (no acting user), records nothing.
     pub async fn touch_access(&mut self) -> Result<()> {
-        sqlx::query("SELECT app_touch_brand_access()")
+        sqlx::query("SELECT mixerai.app_touch_brand_access()")
             .execute(&mut *self.conn)
             .await?;
         Ok(())

@@ -851,7 +851,7 @@ impl<'s> BrandRepo<'s> {
     /// of anyone but a platform admin.
     pub async fn create(&mut self, new: &NewBrand, created_by: UserId) -> Result<Brand> {
         let sql = format!(
-            "INSERT INTO brands (id, name, slug, description, identity, tone_of_voice, communication_style,
+            "INSERT INTO mixerai.brands (id, name, slug, description, identity, tone_of_voice, communication_style,
                  brand_personality, guardrails, key_messages, target_audience, country, language, currency,
                  logo, colors, settings, parent_brand_id, master_claim_brand_ids, created_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
@@ -887,8 +887,9 @@ impl<'s> BrandRepo<'s> {
     /// The live (not soft-deleted) brand with this id, if visible in the scope; otherwise
     /// [`Error::NotFound`].
     pub async fn get(&mut self, id: BrandId) -> Result<Brand> {
-        let sql =
-            format!("SELECT {BRAND_COLUMNS} FROM brands WHERE id = $1 AND deleted_at IS NULL");
+        let sql = format!(
+            "SELECT {BRAND_COLUMNS} FROM mixerai.brands WHERE id = $1 AND deleted_at IS NULL"
+        );
         sqlx::query_as::<_, Brand>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *self.conn)
@@ -901,7 +902,7 @@ impl<'s> BrandRepo<'s> {
     pub async fn list(&mut self, page: &PageRequest) -> Result<Page<Brand>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
-            "SELECT {BRAND_COLUMNS} FROM brands
+            "SELECT {BRAND_COLUMNS} FROM mixerai.brands
              WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
              ORDER BY created_at DESC, id DESC LIMIT $3"
         );
@@ -921,7 +922,7 @@ impl<'s> BrandRepo<'s> {
     pub async fn sub_brands(&mut self, parent: BrandId, page: &PageRequest) -> Result<Page<Brand>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
-            "SELECT {BRAND_COLUMNS} FROM brands
+            "SELECT {BRAND_COLUMNS} FROM mixerai.brands
              WHERE parent_brand_id = $1 AND deleted_at IS NULL
                AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
              ORDER BY created_at DESC, id DESC LIMIT $4"
@@ -963,7 +964,7 @@ impl<'s> BrandRepo<'s> {
         // One statement whatever was set: NOT NULL columns take coalesce(new, old); nullable ones
         // take a "was set" flag beside the value, so that setting NULL (clearing) is expressible.
         let sql = format!(
-            "UPDATE brands SET
+            "UPDATE mixerai.brands SET
                 name = coalesce($3, name),
                 slug = coalesce($4, slug),
                 description = CASE WHEN $5 THEN $6 ELSE description END,
@@ -1023,7 +1024,7 @@ impl<'s> BrandRepo<'s> {
         }
         // Nothing matched: tell a stale token from a missing row from a row the policies refused.
         let current: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT updated_at FROM brands WHERE id = $1 AND deleted_at IS NULL",
+            "SELECT updated_at FROM mixerai.brands WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&mut *self.conn)
@@ -1049,7 +1050,7 @@ impl<'s> BrandRepo<'s> {
     /// anyone else in a tenant scope.
     pub async fn soft_delete(&mut self, id: BrandId) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE brands SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",
+            "UPDATE mixerai.brands SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .execute(&mut *self.conn)
@@ -1068,7 +1069,7 @@ impl<'s> BrandRepo<'s> {
     /// [`Error::Forbidden`] for anyone else in a tenant scope.
     pub async fn restore(&mut self, id: BrandId) -> Result<Brand> {
         let sql = format!(
-            "UPDATE brands SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL
+            "UPDATE mixerai.brands SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL
              RETURNING {BRAND_COLUMNS}"
         );
         let restored = sqlx::query_as::<_, Brand>(sqlx::AssertSqlSafe(sql))
@@ -1085,7 +1086,7 @@ impl<'s> BrandRepo<'s> {
     /// looked for) is visible, so a policy filtered it out; [`Error::NotFound`] otherwise.
     async fn refused_or_missing(&mut self, id: BrandId, deleted: bool) -> Result<Error> {
         let visible: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM brands WHERE id = $1 AND (deleted_at IS NOT NULL) = $2)",
+            "SELECT EXISTS (SELECT 1 FROM mixerai.brands WHERE id = $1 AND (deleted_at IS NOT NULL) = $2)",
         )
         .bind(id)
         .bind(deleted)

@@ -890,7 +890,7 @@ impl<'s> ClaimRepo<'s> {
         let (brand, user) = (self.scope.brand(), self.scope.user());
         let v = &new.0;
         let sql = format!(
-            "INSERT INTO claims (brand_id, type, level, text, status, countries, products, ingredients,
+            "INSERT INTO mixerai.claims (brand_id, type, level, text, status, countries, products, ingredients,
                 effective_from, effective_to, regulatory_references, documentation_urls, notes,
                 replacements, created_by, updated_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
@@ -920,7 +920,7 @@ impl<'s> ClaimRepo<'s> {
     /// The claim with this id in the scope's brand, soft-deleted or not (see `deleted_at`).
     /// [`Error::NotFound`] when absent or not visible.
     pub async fn get(&mut self, id: ClaimId) -> Result<Claim> {
-        let sql = format!("SELECT {CLAIM_COLUMNS} FROM claims WHERE id = $1");
+        let sql = format!("SELECT {CLAIM_COLUMNS} FROM mixerai.claims WHERE id = $1");
         sqlx::query_as::<_, Claim>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.conn())
@@ -954,7 +954,7 @@ impl<'s> ClaimRepo<'s> {
         // The version guard in the WHERE makes the read above and this write one atomic step: a
         // concurrent save in between leaves this statement nothing to update.
         let sql = format!(
-            "UPDATE claims SET type = $3, level = $4, text = $5, status = $6, countries = $7,
+            "UPDATE mixerai.claims SET type = $3, level = $4, text = $5, status = $6, countries = $7,
                 products = $8, ingredients = $9, effective_from = $10, effective_to = $11,
                 regulatory_references = $12, documentation_urls = $13, notes = $14,
                 replacements = $15, version = version + 1, updated_by = $16
@@ -993,7 +993,7 @@ impl<'s> ClaimRepo<'s> {
     /// Errors as for [`update`](Self::update); an already deleted claim is [`Error::NotFound`].
     pub async fn delete(&mut self, id: ClaimId, expected_version: i32) -> Result<Claim> {
         let sql = format!(
-            "UPDATE claims SET deleted_at = now(), version = version + 1, updated_by = $3
+            "UPDATE mixerai.claims SET deleted_at = now(), version = version + 1, updated_by = $3
              WHERE id = $1 AND version = $2 AND deleted_at IS NULL
              RETURNING {CLAIM_COLUMNS}"
         );
@@ -1006,7 +1006,7 @@ impl<'s> ClaimRepo<'s> {
     /// (entity `deleted claim`).
     pub async fn restore(&mut self, id: ClaimId, expected_version: i32) -> Result<Claim> {
         let sql = format!(
-            "UPDATE claims SET deleted_at = NULL, version = version + 1, updated_by = $3
+            "UPDATE mixerai.claims SET deleted_at = NULL, version = version + 1, updated_by = $3
              WHERE id = $1 AND version = $2 AND deleted_at IS NOT NULL
              RETURNING {CLAIM_COLUMNS}"
         );
@@ -1060,7 +1060,7 @@ impl<'s> ClaimRepo<'s> {
     pub async fn list(&mut self, filter: &ClaimFilter, page: &PageRequest) -> Result<Page<Claim>> {
         let brand = self.scope.brand();
         let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {CLAIM_COLUMNS} FROM claims WHERE deleted_at IS NULL AND brand_id = "
+            "SELECT {CLAIM_COLUMNS} FROM mixerai.claims WHERE deleted_at IS NULL AND brand_id = "
         ));
         q.push_bind(brand);
         if let Some(status) = filter.status {

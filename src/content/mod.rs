@@ -571,7 +571,7 @@ impl<'s> ContentRepo<'s> {
     pub async fn create(&mut self, new: &NewContent) -> Result<Content> {
         let (brand, user) = (self.scope.brand(), self.scope.user());
         let sql = format!(
-            "INSERT INTO content (brand_id, template_id, type, title, slug, fields, body, excerpt, metadata,
+            "INSERT INTO mixerai.content (brand_id, template_id, type, title, slug, fields, body, excerpt, metadata,
                                   tags, categories, created_by, updated_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING {CONTENT_COLUMNS}"
         );
@@ -654,7 +654,7 @@ impl<'s> ContentRepo<'s> {
             categories.push(Json(&n.categories));
         }
         let sql = format!(
-            "INSERT INTO content (brand_id, template_id, type, title, slug, fields, body, excerpt, metadata,
+            "INSERT INTO mixerai.content (brand_id, template_id, type, title, slug, fields, body, excerpt, metadata,
                                   tags, categories, created_by, updated_by)
              SELECT $1, r.template_id, r.type, r.title, r.slug, r.fields, r.body, r.excerpt, r.metadata,
                     ARRAY(SELECT jsonb_array_elements_text(r.tags)),
@@ -692,7 +692,7 @@ impl<'s> ContentRepo<'s> {
     /// The item with this id in the scope's brand, soft-deleted or not. [`Error::NotFound`] when absent
     /// or not visible.
     pub async fn get(&mut self, id: ContentId) -> Result<Content> {
-        let sql = format!("SELECT {CONTENT_COLUMNS} FROM content WHERE id = $1");
+        let sql = format!("SELECT {CONTENT_COLUMNS} FROM mixerai.content WHERE id = $1");
         sqlx::query_as::<_, Content>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.conn())
@@ -704,7 +704,7 @@ impl<'s> ContentRepo<'s> {
     pub async fn get_by_slug(&mut self, slug: &Slug) -> Result<Content> {
         let brand = self.scope.brand();
         let sql = format!(
-            "SELECT {CONTENT_COLUMNS} FROM content WHERE brand_id = $1 AND slug = $2 AND deleted_at IS NULL"
+            "SELECT {CONTENT_COLUMNS} FROM mixerai.content WHERE brand_id = $1 AND slug = $2 AND deleted_at IS NULL"
         );
         sqlx::query_as::<_, Content>(sqlx::AssertSqlSafe(sql))
             .bind(brand)
@@ -732,7 +732,7 @@ impl<'s> ContentRepo<'s> {
         let user = self.scope.user();
         // Nullable columns take a "set" flag beside the value, so `None` can mean "clear".
         let sql = format!(
-            "UPDATE content SET
+            "UPDATE mixerai.content SET
                 title = coalesce($3, title),
                 slug = coalesce($4, slug),
                 body = CASE WHEN $5 THEN $6 ELSE body END,
@@ -780,7 +780,7 @@ impl<'s> ContentRepo<'s> {
         fields: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<()> {
         let template: Option<Option<TemplateId>> = sqlx::query_scalar(
-            "SELECT template_id FROM content WHERE id = $1 AND deleted_at IS NULL",
+            "SELECT template_id FROM mixerai.content WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(self.conn())
@@ -805,11 +805,12 @@ impl<'s> ContentRepo<'s> {
     /// version: it was saved since (stale). At the same version: row-level security refused the write
     /// (a reader who may not write). Not at all: absent, deleted or another brand's.
     async fn why_not_updated(&mut self, id: ContentId, expected_version: i32) -> Result<Error> {
-        let live: Option<i32> =
-            sqlx::query_scalar("SELECT version FROM content WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id)
-                .fetch_optional(self.conn())
-                .await?;
+        let live: Option<i32> = sqlx::query_scalar(
+            "SELECT version FROM mixerai.content WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?;
         Ok(match live {
             Some(v) if v == expected_version => forbidden(),
             Some(_) => Error::Conflict {
@@ -823,7 +824,7 @@ impl<'s> ContentRepo<'s> {
     /// needs (so it may read but not write), or it cannot.
     async fn why_not_changed(&mut self, id: ContentId, deleted: bool) -> Result<Error> {
         let visible: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM content WHERE id = $1 AND (deleted_at IS NOT NULL) = $2)",
+            "SELECT EXISTS (SELECT 1 FROM mixerai.content WHERE id = $1 AND (deleted_at IS NOT NULL) = $2)",
         )
         .bind(id)
         .bind(deleted)
@@ -842,7 +843,7 @@ impl<'s> ContentRepo<'s> {
     pub async fn delete(&mut self, id: ContentId) -> Result<Content> {
         let user = self.scope.user();
         let sql = format!(
-            "UPDATE content SET deleted_at = now(), updated_by = $2
+            "UPDATE mixerai.content SET deleted_at = now(), updated_by = $2
              WHERE id = $1 AND deleted_at IS NULL RETURNING {CONTENT_COLUMNS}"
         );
         match sqlx::query_as::<_, Content>(sqlx::AssertSqlSafe(sql))
@@ -862,7 +863,7 @@ impl<'s> ContentRepo<'s> {
     pub async fn restore(&mut self, id: ContentId) -> Result<Content> {
         let user = self.scope.user();
         let sql = format!(
-            "UPDATE content SET deleted_at = NULL, updated_by = $2
+            "UPDATE mixerai.content SET deleted_at = NULL, updated_by = $2
              WHERE id = $1 AND deleted_at IS NOT NULL RETURNING {CONTENT_COLUMNS}"
         );
         match sqlx::query_as::<_, Content>(sqlx::AssertSqlSafe(sql))
@@ -885,7 +886,7 @@ impl<'s> ContentRepo<'s> {
     ) -> Result<Page<Content>> {
         let brand = self.scope.brand();
         let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {CONTENT_COLUMNS} FROM content WHERE deleted_at IS NULL AND brand_id = "
+            "SELECT {CONTENT_COLUMNS} FROM mixerai.content WHERE deleted_at IS NULL AND brand_id = "
         ));
         q.push_bind(brand);
         // Only the conditions that are set reach the statement, so each shape gets a plan of its own.
@@ -941,8 +942,8 @@ impl<'s> ContentRepo<'s> {
         // brand and only for a reader of it; the rows themselves are read here under every policy.
         let sql = format!(
             "SELECT {CONTENT_COLUMNS_C}, s.rank
-             FROM content_search_ids(websearch_to_tsquery('english', $1), $2) s
-             JOIN content c ON c.id = s.id
+             FROM mixerai.content_search_ids(websearch_to_tsquery('english', $1), $2) s
+             JOIN mixerai.content c ON c.id = s.id
              ORDER BY s.rank DESC, s.id DESC"
         );
         Ok(sqlx::query_as::<_, SearchHit>(sqlx::AssertSqlSafe(sql))

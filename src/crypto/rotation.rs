@@ -37,7 +37,7 @@ use crate::Result;
 /// One column holding envelopes, and the table's primary-key column (a UUID) that binds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EncryptedColumn {
-    /// The table, e.g. `"users"`.
+    /// The table inside the `mixerai` schema, e.g. `"users"` (also the table named in [`Binding`]s).
     pub table: &'static str,
     /// The `BYTEA` column holding envelopes, e.g. `"mfa_secret"`.
     pub column: &'static str,
@@ -174,7 +174,7 @@ impl ReEncryption {
             } = col;
             // Identifiers come from the compile-time list above, never from input.
             let select = format!(
-                r#"SELECT "{id_column}", "{column}" FROM "{table}"
+                r#"SELECT "{id_column}", "{column}" FROM mixerai."{table}"
                    WHERE "{column}" IS NOT NULL AND substring("{column}" from 2 for 4) <> $1
                      AND "{id_column}" <> ALL($3)
                    ORDER BY "{id_column}" LIMIT $2 FOR UPDATE SKIP LOCKED"#
@@ -209,7 +209,7 @@ impl ReEncryption {
                 continue;
             }
             let update = format!(
-                r#"UPDATE "{table}" AS t SET "{column}" = v.envelope
+                r#"UPDATE mixerai."{table}" AS t SET "{column}" = v.envelope
                    FROM UNNEST($1::uuid[], $2::bytea[]) AS v(id, envelope)
                    WHERE t."{id_column}" = v.id"#
             );
@@ -236,7 +236,7 @@ pub async fn progress(pool: &PgPool, keyring: &Keyring) -> Result<Progress> {
         let sql = format!(
             r#"SELECT count("{column}"),
                       count(*) FILTER (WHERE substring("{column}" from 2 for 4) = $1)
-               FROM "{table}""#
+               FROM mixerai."{table}""#
         );
         let (total, on_primary): (i64, i64) = sqlx::query_as(AssertSqlSafe(sql))
             .bind(&primary)
@@ -259,7 +259,7 @@ pub async fn rows_using(pool: &PgPool, key: KeyId) -> Result<u64> {
     let mut n = 0;
     for EncryptedColumn { table, column, .. } in ENCRYPTED_COLUMNS {
         let sql = format!(
-            r#"SELECT count(*) FROM "{table}" WHERE substring("{column}" from 2 for 4) = $1"#
+            r#"SELECT count(*) FROM mixerai."{table}" WHERE substring("{column}" from 2 for 4) = $1"#
         );
         let count: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
             .bind(&bytes)

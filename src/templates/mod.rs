@@ -470,7 +470,7 @@ impl<'s> TemplateRepo<'s> {
         let user = self.scope.user();
         let d = &new.def;
         let sql = format!(
-            "INSERT INTO content_templates (name, description, icon, fields, layout, ai_enabled, ai_prompts,
+            "INSERT INTO mixerai.content_templates (name, description, icon, fields, layout, ai_enabled, ai_prompts,
                  validation_rules, brand_ids, content_types, is_active, category, tags, created_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              RETURNING {TEMPLATE_COLUMNS}"
@@ -496,7 +496,7 @@ impl<'s> TemplateRepo<'s> {
 
     /// The template with this id, if assigned to the scope's brand; else [`Error::NotFound`].
     pub async fn get(&mut self, id: TemplateId) -> Result<Template> {
-        let sql = format!("SELECT {TEMPLATE_COLUMNS} FROM content_templates WHERE id = $1");
+        let sql = format!("SELECT {TEMPLATE_COLUMNS} FROM mixerai.content_templates WHERE id = $1");
         sqlx::query_as::<_, Template>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.conn())
@@ -513,7 +513,7 @@ impl<'s> TemplateRepo<'s> {
         let (after_at, after_id) = page.after_key();
         // The brand condition repeats the RESTRICTIVE policy so the planner can use the GIN index.
         let sql = format!(
-            "SELECT {TEMPLATE_COLUMNS} FROM content_templates
+            "SELECT {TEMPLATE_COLUMNS} FROM mixerai.content_templates
              WHERE brand_ids @> ARRAY[$1::uuid]
                AND ($2::text IS NULL OR content_types = '{{}}' OR content_types @> ARRAY[$2::text])
                AND ($3::boolean IS NULL OR is_active = $3)
@@ -552,7 +552,7 @@ impl<'s> TemplateRepo<'s> {
         let (d, is_active) = patch.apply(&current);
         d.check().into_result()?;
         let sql = format!(
-            "UPDATE content_templates
+            "UPDATE mixerai.content_templates
              SET name = $3, description = $4, icon = $5, fields = $6, layout = $7, ai_enabled = $8,
                  ai_prompts = $9, validation_rules = $10, content_types = $11, category = $12, tags = $13,
                  is_active = $14, version = version + 1
@@ -598,7 +598,7 @@ impl<'s> TemplateRepo<'s> {
     /// Not visible is [`Error::NotFound`]; visible but not writable is [`Error::Forbidden`].
     pub async fn deactivate(&mut self, id: TemplateId) -> Result<Template> {
         let sql = format!(
-            "UPDATE content_templates
+            "UPDATE mixerai.content_templates
              SET is_active = false, version = version + CASE WHEN is_active THEN 1 ELSE 0 END
              WHERE id = $1 RETURNING {TEMPLATE_COLUMNS}"
         );

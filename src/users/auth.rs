@@ -111,7 +111,7 @@ impl UserRepo<'_> {
     ) -> Result<()> {
         let (password, policy) = (password.clone(), policy.clone());
         let phc = blocking(move || policy.hash(&password)).await??;
-        let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+        let done = sqlx::query("UPDATE mixerai.users SET password_hash = $2 WHERE id = $1")
             .bind(id)
             .bind(phc)
             .execute(&mut *self.conn)
@@ -152,7 +152,7 @@ impl UserRepo<'_> {
     ) -> Result<LoginOutcome> {
         let sql = format!(
             "SELECT {USER_COLUMNS}, password_hash, coalesce(locked_until > now(), false) AS locked
-             FROM users WHERE email_normalized = $1 AND deleted_at IS NULL FOR UPDATE"
+             FROM mixerai.users WHERE email_normalized = $1 AND deleted_at IS NULL FOR UPDATE"
         );
         let row = sqlx::query_as::<_, LoginRow>(sqlx::AssertSqlSafe(sql))
             .bind(email)
@@ -192,7 +192,7 @@ impl UserRepo<'_> {
         if !valid {
             let max = i32::try_from(lockout.max_failures).unwrap_or(i32::MAX);
             let (locked, until): (bool, Option<DateTime<Utc>>) = sqlx::query_as(
-                "UPDATE users SET
+                "UPDATE mixerai.users SET
                     failed_login_attempts = CASE WHEN failed_login_attempts + 1 >= $2 THEN 0
                                                  ELSE failed_login_attempts + 1 END,
                     locked_until = CASE WHEN failed_login_attempts + 1 >= $2
@@ -213,7 +213,7 @@ impl UserRepo<'_> {
         }
 
         let sql = format!(
-            "UPDATE users SET failed_login_attempts = 0, locked_until = NULL,
+            "UPDATE mixerai.users SET failed_login_attempts = 0, locked_until = NULL,
                  login_count = login_count + 1, last_login_at = now(),
                  password_hash = coalesce($2, password_hash)
              WHERE id = $1 RETURNING {USER_COLUMNS}"
@@ -247,7 +247,7 @@ impl UserRepo<'_> {
         let envelope = keyring.encrypt(&mfa_secret_binding(id), secret)?;
         let (codes, hashes) = generate_backup_codes(DEFAULT_COUNT)?;
         let done = sqlx::query(
-            "UPDATE users SET mfa_secret = $2, mfa_backup_codes = $3, mfa_enabled = true WHERE id = $1",
+            "UPDATE mixerai.users SET mfa_secret = $2, mfa_backup_codes = $3, mfa_enabled = true WHERE id = $1",
         )
         .bind(id)
         .bind(envelope)
@@ -269,7 +269,7 @@ impl UserRepo<'_> {
     /// altered, or it was copied from another row.
     pub async fn mfa_secret(&mut self, id: UserId, keyring: &Keyring) -> Result<SecretSlice<u8>> {
         let row: Option<(bool, Option<Vec<u8>>)> =
-            sqlx::query_as("SELECT mfa_enabled, mfa_secret FROM users WHERE id = $1")
+            sqlx::query_as("SELECT mfa_enabled, mfa_secret FROM mixerai.users WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&mut *self.conn)
                 .await?;
@@ -289,7 +289,7 @@ impl UserRepo<'_> {
     /// [`Error::NotFound`] if there is no such user.
     pub async fn disable_mfa(&mut self, id: UserId) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE users SET mfa_enabled = false, mfa_secret = NULL, mfa_backup_codes = NULL
+            "UPDATE mixerai.users SET mfa_enabled = false, mfa_secret = NULL, mfa_backup_codes = NULL
              WHERE id = $1",
         )
         .bind(id)
@@ -314,7 +314,7 @@ impl UserRepo<'_> {
     /// Database errors only.
     pub async fn consume_backup_code(&mut self, id: UserId, code: &str) -> Result<bool> {
         let used: Option<Uuid> = sqlx::query_scalar(
-            "UPDATE users SET mfa_backup_codes = array_remove(mfa_backup_codes, $2)
+            "UPDATE mixerai.users SET mfa_backup_codes = array_remove(mfa_backup_codes, $2)
              WHERE id = $1 AND mfa_enabled AND $2 = ANY(mfa_backup_codes) RETURNING id",
         )
         .bind(id)

@@ -335,7 +335,7 @@ impl<'s> UserRepo<'s> {
     /// may not create users ([`Error::Forbidden`]).
     pub async fn create(&mut self, new: &NewUser) -> Result<User> {
         let sql = format!(
-            "INSERT INTO users (email, first_name, last_name, timezone, language, avatar_url, phone)
+            "INSERT INTO mixerai.users (email, first_name, last_name, timezone, language, avatar_url, phone)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
         );
         let user = sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
@@ -354,7 +354,9 @@ impl<'s> UserRepo<'s> {
     /// The live (not soft-deleted) user with this id, if visible in the scope; otherwise
     /// [`Error::NotFound`].
     pub async fn get(&mut self, id: UserId) -> Result<User> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM mixerai.users WHERE id = $1 AND deleted_at IS NULL"
+        );
         sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *self.conn)
@@ -366,7 +368,7 @@ impl<'s> UserRepo<'s> {
     /// [`Error::NotFound`].
     pub async fn get_by_email(&mut self, email: &Email) -> Result<User> {
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email_normalized = $1 AND deleted_at IS NULL"
+            "SELECT {USER_COLUMNS} FROM mixerai.users WHERE email_normalized = $1 AND deleted_at IS NULL"
         );
         sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
             .bind(email)
@@ -379,7 +381,7 @@ impl<'s> UserRepo<'s> {
     /// privilege on `users.metadata`, so no user can raise their own privileges.
     pub async fn set_platform_admin(&mut self, id: UserId, is_admin: bool) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE users SET metadata = jsonb_set(metadata, '{is_platform_admin}', to_jsonb($2::boolean))
+            "UPDATE mixerai.users SET metadata = jsonb_set(metadata, '{is_platform_admin}', to_jsonb($2::boolean))
              WHERE id = $1",
         )
         .bind(id)
@@ -397,7 +399,7 @@ impl<'s> UserRepo<'s> {
     pub async fn list(&mut self, page: &PageRequest) -> Result<Page<User>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users
+            "SELECT {USER_COLUMNS} FROM mixerai.users
              WHERE deleted_at IS NULL AND ($1::timestamptz IS NULL OR (created_at, id) < ($1, $2))
              ORDER BY created_at DESC, id DESC LIMIT $3"
         );
@@ -432,7 +434,7 @@ impl<'s> UserRepo<'s> {
         // One statement whatever was set: a column not in the patch is assigned itself. Only the
         // profile columns the application role may update (0013) appear in the SET list.
         let sql = format!(
-            "UPDATE users SET
+            "UPDATE mixerai.users SET
                 first_name = coalesce($3, first_name),
                 last_name = coalesce($4, last_name),
                 avatar_url = CASE WHEN $5 THEN $6 ELSE avatar_url END,
@@ -459,11 +461,12 @@ impl<'s> UserRepo<'s> {
             return Ok(user);
         }
         // Nothing matched: tell a stale token from a missing row from a row the policies refused.
-        let current: Option<DateTime<Utc>> =
-            sqlx::query_scalar("SELECT updated_at FROM users WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id)
-                .fetch_optional(&mut *self.conn)
-                .await?;
+        let current: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT updated_at FROM mixerai.users WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.conn)
+        .await?;
         Err(match current {
             None => Error::NotFound { entity: "user" },
             Some(at) if at != expected => Error::Conflict {
@@ -482,11 +485,12 @@ impl<'s> UserRepo<'s> {
     /// # Errors
     /// [`Error::NotFound`] when there is no such live user (including one already deleted).
     pub async fn soft_delete(&mut self, id: UserId) -> Result<()> {
-        let done =
-            sqlx::query("UPDATE users SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id)
-                .execute(&mut *self.conn)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE mixerai.users SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .execute(&mut *self.conn)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "user" });
         }
@@ -501,7 +505,7 @@ impl<'s> UserRepo<'s> {
     /// [`Error::NotFound`] when there is no such soft-deleted user.
     pub async fn restore(&mut self, id: UserId) -> Result<User> {
         let sql = format!(
-            "UPDATE users SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL
+            "UPDATE mixerai.users SET deleted_at = NULL WHERE id = $1 AND deleted_at IS NOT NULL
              RETURNING {USER_COLUMNS}"
         );
         sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))

@@ -742,7 +742,7 @@ impl<'s> WorkflowRepo<'s> {
         let user = self.scope.user();
         let d = &new.def;
         let sql = format!(
-            "INSERT INTO workflows (name, description, steps, transitions, type, timeout_hours,
+            "INSERT INTO mixerai.workflows (name, description, steps, transitions, type, timeout_hours,
                  escalation_rules, brand_ids, content_types, is_default, is_active, created_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              RETURNING {WORKFLOW_COLUMNS}"
@@ -766,7 +766,7 @@ impl<'s> WorkflowRepo<'s> {
 
     /// The workflow with this id, if assigned to the scope's brand; else [`Error::NotFound`].
     pub async fn get(&mut self, id: WorkflowId) -> Result<Workflow> {
-        let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1");
+        let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM mixerai.workflows WHERE id = $1");
         sqlx::query_as::<_, Workflow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(self.conn())
@@ -782,7 +782,7 @@ impl<'s> WorkflowRepo<'s> {
     ) -> Result<Page<Workflow>> {
         let (after_at, after_id) = page.after_key();
         let sql = format!(
-            "SELECT {WORKFLOW_COLUMNS} FROM workflows
+            "SELECT {WORKFLOW_COLUMNS} FROM mixerai.workflows
              WHERE brand_ids @> ARRAY[$1::uuid]
                AND ($2::text IS NULL OR content_types = '{{}}' OR content_types @> ARRAY[$2::text])
                AND ($3::boolean IS NULL OR is_active = $3)
@@ -807,7 +807,7 @@ impl<'s> WorkflowRepo<'s> {
     /// The active default workflow of the scope's brand for `content_type`, if there is one.
     pub async fn default_for(&mut self, content_type: &str) -> Result<Option<Workflow>> {
         let sql = format!(
-            "SELECT {WORKFLOW_COLUMNS} FROM workflows
+            "SELECT {WORKFLOW_COLUMNS} FROM mixerai.workflows
              WHERE brand_ids @> ARRAY[$1::uuid] AND content_types @> ARRAY[$2::text] AND is_default AND is_active"
         );
         Ok(sqlx::query_as::<_, Workflow>(sqlx::AssertSqlSafe(sql))
@@ -840,7 +840,7 @@ impl<'s> WorkflowRepo<'s> {
         }
         errors.into_result()?;
         let sql = format!(
-            "UPDATE workflows
+            "UPDATE mixerai.workflows
              SET name = $3, description = $4, steps = $5, transitions = $6, type = $7, timeout_hours = $8,
                  escalation_rules = $9, content_types = $10, is_active = $11, version = version + 1
              WHERE id = $1 AND version = $2
@@ -892,7 +892,7 @@ impl<'s> WorkflowRepo<'s> {
         // Rows the scope cannot write are skipped by row-level security; the trigger then reports the
         // clash with them.
         sqlx::query(
-            "UPDATE workflows SET is_default = false, version = version + 1
+            "UPDATE mixerai.workflows SET is_default = false, version = version + 1
              WHERE id <> $1 AND is_default AND brand_ids @> ARRAY[$2::uuid] AND content_types && $3",
         )
         .bind(id)
@@ -901,7 +901,7 @@ impl<'s> WorkflowRepo<'s> {
         .execute(self.conn())
         .await?;
         let sql = format!(
-            "UPDATE workflows SET is_default = true, version = version + 1 WHERE id = $1 RETURNING {WORKFLOW_COLUMNS}"
+            "UPDATE mixerai.workflows SET is_default = true, version = version + 1 WHERE id = $1 RETURNING {WORKFLOW_COLUMNS}"
         );
         let row = sqlx::query_as::<_, Workflow>(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -917,7 +917,7 @@ impl<'s> WorkflowRepo<'s> {
     /// keep it. Idempotent. Not visible is [`Error::NotFound`]; not writable is [`Error::Forbidden`].
     pub async fn deactivate(&mut self, id: WorkflowId) -> Result<Workflow> {
         let sql = format!(
-            "UPDATE workflows
+            "UPDATE mixerai.workflows
              SET is_active = false, is_default = false, version = version + CASE WHEN is_active OR is_default THEN 1 ELSE 0 END
              WHERE id = $1 RETURNING {WORKFLOW_COLUMNS}"
         );

@@ -33,7 +33,7 @@ struct World {
 
 async fn insert_template(db: &TestDatabase, brand: Uuid, user: Uuid) -> TemplateId {
     let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO content_templates (name, brand_ids, created_by) VALUES ('T', ARRAY[$1], $2) RETURNING id",
+        "INSERT INTO mixerai.content_templates (name, brand_ids, created_by) VALUES ('T', ARRAY[$1], $2) RETURNING id",
     )
     .bind(brand)
     .bind(user)
@@ -196,11 +196,12 @@ async fn completing_records_the_outcome_once_and_an_exact_cost() {
     scope.commit().await.unwrap();
     let mut scope = w.scope(w.viewer).await;
     assert_eq!(scope.ai().get(pending.id).await.unwrap(), done);
-    let text: String = sqlx::query_scalar("SELECT cost::text FROM ai_generations WHERE id = $1")
-        .bind(pending.id)
-        .fetch_one(pool(&w.db))
-        .await
-        .unwrap();
+    let text: String =
+        sqlx::query_scalar("SELECT cost::text FROM mixerai.ai_generations WHERE id = $1")
+            .bind(pending.id)
+            .fetch_one(pool(&w.db))
+            .await
+            .unwrap();
     assert_eq!(text, "999999999999999.9999");
 }
 
@@ -477,7 +478,7 @@ async fn usage_totals_are_grouped_by_utc_month_with_empty_months_as_zero() {
     ];
     for (created, status, tokens, cost) in rows {
         sqlx::query(
-            "INSERT INTO ai_generations (brand_id, user_id, type, model, prompt, status, tokens_used, cost,
+            "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt, status, tokens_used, cost,
                 output, error, created_at, completed_at)
              VALUES ($1, $2, 'alt_text', 'm', 'p', $3, $4, $5::numeric,
                 CASE WHEN $3 = 'completed' THEN 'out' END, CASE WHEN $3 = 'failed' THEN 'err' END,
@@ -495,7 +496,7 @@ async fn usage_totals_are_grouped_by_utc_month_with_empty_months_as_zero() {
     }
     // Another brand's usage never counts.
     sqlx::query(
-        "INSERT INTO ai_generations (brand_id, user_id, type, model, prompt, created_at)
+        "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt, created_at)
          VALUES ($1, $2, 'alt_text', 'm', 'p', '2025-01-10T00:00:00Z')",
     )
     .bind(w.b)
@@ -665,15 +666,15 @@ mod plans {
         let w = World::new().await;
         let p = pool(&w.db);
         sqlx::query(
-            "INSERT INTO users (email, first_name, last_name)
+            "INSERT INTO mixerai.users (email, first_name, last_name)
              SELECT 'u' || g || '@example.com', 'U', 'Ser' FROM generate_series(1, 20) AS g",
         )
         .execute(p)
         .await
         .unwrap();
         sqlx::query(
-            "WITH u AS (SELECT array_agg(id ORDER BY id) AS ids FROM users)
-             INSERT INTO ai_generations (brand_id, user_id, type, model, prompt, created_at)
+            "WITH u AS (SELECT array_agg(id ORDER BY id) AS ids FROM mixerai.users)
+             INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt, created_at)
              SELECT CASE WHEN g % 2 = 0 THEN $1 ELSE $2 END, u.ids[g % array_length(u.ids, 1) + 1],
                     (ARRAY['content_generation', 'brand_analysis', 'metadata_generation', 'alt_text',
                            'transcreation', 'claim_review', 'title_suggestion'])[g % 7 + 1],
@@ -685,12 +686,12 @@ mod plans {
         .execute(p)
         .await
         .unwrap();
-        sqlx::query("ANALYZE ai_generations")
+        sqlx::query("ANALYZE mixerai.ai_generations")
             .execute(p)
             .await
             .unwrap();
 
-        let base = "SELECT id FROM ai_generations WHERE brand_id = $1";
+        let base = "SELECT id FROM mixerai.ai_generations WHERE brand_id = $1";
         let tail = " AND (created_at, id) < ($3, $4) ORDER BY created_at DESC, id DESC LIMIT 26";
         let cases = [
             (

@@ -145,11 +145,12 @@ async fn a_brand_with_every_field_round_trips_through_the_database() {
     assert_eq!(json["logo"]["altText"], "Engine logo");
     assert_eq!(json["settings"]["contentTypes"][0], "article");
     assert_eq!(serde_json::from_value::<Brand>(json).unwrap(), read);
-    let stored: serde_json::Value = sqlx::query_scalar("SELECT logo FROM brands WHERE id = $1")
-        .bind(read.id)
-        .fetch_one(pool(&db))
-        .await
-        .unwrap();
+    let stored: serde_json::Value =
+        sqlx::query_scalar("SELECT logo FROM mixerai.brands WHERE id = $1")
+            .bind(read.id)
+            .fetch_one(pool(&db))
+            .await
+            .unwrap();
     assert_eq!(stored["type"], "dark");
 
     // A minimal brand reads back with empty lists and no colours or logo.
@@ -961,7 +962,7 @@ async fn an_expired_grant_gives_no_access_through_the_api() {
 
 async fn access(db: &TestDatabase, brand: BrandId, user: UserId) -> (i32, bool) {
     sqlx::query_as(
-        "SELECT access_count, last_accessed_at IS NOT NULL FROM user_brand_roles WHERE brand_id = $1 AND user_id = $2",
+        "SELECT access_count, last_accessed_at IS NOT NULL FROM mixerai.user_brand_roles WHERE brand_id = $1 AND user_id = $2",
     )
     .bind(brand)
     .bind(user)
@@ -1326,31 +1327,31 @@ async fn every_people_list_is_served_by_an_index_in_its_order() {
     for (sql, index) in [
         (
             format!(
-                "SELECT id FROM users WHERE deleted_at IS NULL AND $1::uuid IS NOT NULL AND {key} ORDER BY created_at DESC, id DESC LIMIT 26"
+                "SELECT id FROM mixerai.users WHERE deleted_at IS NULL AND $1::uuid IS NOT NULL AND {key} ORDER BY created_at DESC, id DESC LIMIT 26"
             ),
             "idx_users_created",
         ),
         (
             format!(
-                "SELECT id FROM brands WHERE deleted_at IS NULL AND $1::uuid IS NOT NULL AND {key} ORDER BY created_at DESC, id DESC LIMIT 26"
+                "SELECT id FROM mixerai.brands WHERE deleted_at IS NULL AND $1::uuid IS NOT NULL AND {key} ORDER BY created_at DESC, id DESC LIMIT 26"
             ),
             "idx_brands_created",
         ),
         (
             format!(
-                "SELECT id FROM brands WHERE parent_brand_id = $1 AND deleted_at IS NULL AND {key} ORDER BY created_at DESC, id DESC LIMIT 26"
+                "SELECT id FROM mixerai.brands WHERE parent_brand_id = $1 AND deleted_at IS NULL AND {key} ORDER BY created_at DESC, id DESC LIMIT 26"
             ),
             "idx_brands_parent_created",
         ),
         (
             format!(
-                "SELECT id FROM user_brand_roles WHERE brand_id = $1 AND {assigned} ORDER BY assigned_at DESC, id DESC LIMIT 26"
+                "SELECT id FROM mixerai.user_brand_roles WHERE brand_id = $1 AND {assigned} ORDER BY assigned_at DESC, id DESC LIMIT 26"
             ),
             "idx_user_brand_roles_brand_assigned",
         ),
         (
             format!(
-                "SELECT id FROM user_brand_roles WHERE user_id = $1 AND {assigned} ORDER BY assigned_at DESC, id DESC LIMIT 26"
+                "SELECT id FROM mixerai.user_brand_roles WHERE user_id = $1 AND {assigned} ORDER BY assigned_at DESC, id DESC LIMIT 26"
             ),
             "idx_user_brand_roles_user_assigned",
         ),

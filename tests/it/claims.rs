@@ -146,7 +146,7 @@ async fn a_missing_claim_is_not_found_and_null_lists_written_by_others_read_as_e
     drop(scope);
     // Written as the spec's SQL allows: NULL arrays and replacements.
     let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO claims (brand_id, type, level, text, status, created_by, updated_by)
+        "INSERT INTO mixerai.claims (brand_id, type, level, text, status, created_by, updated_by)
          VALUES ($1, 'master', 'brand', '{\"original\": \"Tasty\"}', 'mandatory', $2, $2) RETURNING id",
     )
     .bind(w.a)
@@ -784,7 +784,7 @@ mod plans {
     async fn every_filter_of_the_list_reads_the_brand_created_index_in_order_without_sorting() {
         let w = World::new().await;
         sqlx::query(
-            "INSERT INTO claims (brand_id, type, level, text, status, countries, created_by, updated_by,
+            "INSERT INTO mixerai.claims (brand_id, type, level, text, status, countries, created_by, updated_by,
                 created_at, effective_from)
              SELECT CASE WHEN g % 2 = 0 THEN $1 ELSE $2 END, 'product', 'product', '{\"original\": \"x\"}',
                     (ARRAY['allowed', 'disallowed', 'mandatory'])[g % 3 + 1],
@@ -798,12 +798,12 @@ mod plans {
         .execute(pool(&w.db))
         .await
         .unwrap();
-        sqlx::query("ANALYZE claims")
+        sqlx::query("ANALYZE mixerai.claims")
             .execute(pool(&w.db))
             .await
             .unwrap();
 
-        let base = "SELECT id FROM claims WHERE deleted_at IS NULL AND brand_id = $1";
+        let base = "SELECT id FROM mixerai.claims WHERE deleted_at IS NULL AND brand_id = $1";
         let tail = " AND (created_at, id) < ($3, $4) ORDER BY created_at DESC, id DESC LIMIT 26";
         let filters = [
             ("no filter", " AND $2::text IS NULL"),

@@ -128,7 +128,7 @@ async fn create_then_get_and_get_by_slug_return_every_field_with_labels_normalis
     );
     // Stored with the spec's camelCase keys.
     let stored: serde_json::Value =
-        sqlx::query_scalar("SELECT metadata FROM content WHERE id = $1")
+        sqlx::query_scalar("SELECT metadata FROM mixerai.content WHERE id = $1")
             .bind(created.id)
             .fetch_one(s.connection())
             .await
@@ -418,7 +418,7 @@ async fn list_pages_newest_first_and_applies_every_filter() {
     let w = world().await;
     let p = pool(&w.db);
     let template: Uuid = sqlx::query_scalar(
-        "INSERT INTO content_templates (name, brand_ids, created_by) VALUES ('T', ARRAY[$1], $2) RETURNING id",
+        "INSERT INTO mixerai.content_templates (name, brand_ids, created_by) VALUES ('T', ARRAY[$1], $2) RETURNING id",
     )
     .bind(w.a)
     .bind(w.editor)
@@ -437,14 +437,14 @@ async fn list_pages_newest_first_and_applies_every_filter() {
     }
     // Spread creation times a day apart (newest last), put one item on the template, publish one.
     sqlx::query(
-        "UPDATE content SET created_at = timestamptz '2026-01-01' + (ord * interval '1 day')
+        "UPDATE mixerai.content SET created_at = timestamptz '2026-01-01' + (ord * interval '1 day')
          FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, ord) WHERE content.id = t.id",
     )
     .bind(ids.iter().map(|i| i.as_uuid()).collect::<Vec<_>>())
     .execute(p)
     .await
     .unwrap();
-    sqlx::query("UPDATE content SET template_id = $1 WHERE id = $2")
+    sqlx::query("UPDATE mixerai.content SET template_id = $1 WHERE id = $2")
         .bind(template)
         .bind(ids[3])
         .execute(p)
@@ -649,7 +649,7 @@ async fn create_many_inserts_a_thousand_rows_in_one_statement_in_the_given_order
     }
     // Every row carries the command id of the statement that inserted it: one statement, one id.
     let (rows, statements): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), count(DISTINCT cmin::text::bigint) FROM content WHERE type = 'social'",
+        "SELECT count(*), count(DISTINCT cmin::text::bigint) FROM mixerai.content WHERE type = 'social'",
     )
     .fetch_one(s.connection())
     .await
@@ -821,7 +821,7 @@ mod from_template {
     }
 
     async fn count(w: &World) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM content")
+        sqlx::query_scalar("SELECT count(*) FROM mixerai.content")
             .fetch_one(w.db.database().pool())
             .await
             .unwrap()

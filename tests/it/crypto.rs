@@ -79,7 +79,7 @@ async fn login_with(
 async fn counters(db: &TestDatabase, id: UserId) -> (i32, i32, bool) {
     sqlx::query_as(
         "SELECT failed_login_attempts, login_count, coalesce(locked_until > now(), false)
-         FROM users WHERE id = $1",
+         FROM mixerai.users WHERE id = $1",
     )
     .bind(id)
     .fetch_one(pool(db))
@@ -185,11 +185,13 @@ async fn max_failures_lock_the_account_and_the_lock_holds_even_for_the_right_pas
 async fn expired_lock_no_longer_blocks_sign_in() {
     let db = fresh_db().await;
     let id = user_with_password(&db, "expired@example.com", "right").await;
-    sqlx::query("UPDATE users SET locked_until = now() - interval '1 second' WHERE id = $1")
-        .bind(id)
-        .execute(pool(&db))
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE mixerai.users SET locked_until = now() - interval '1 second' WHERE id = $1",
+    )
+    .bind(id)
+    .execute(pool(&db))
+    .await
+    .unwrap();
     let outcome = login(
         &db,
         "expired@example.com",
@@ -211,7 +213,7 @@ async fn sign_in_rehashes_the_password_when_the_policy_changed() {
     let db = fresh_db().await;
     let id = user_with_password(&db, "rehash@example.com", "right").await;
     let stored = || async {
-        sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE id = $1")
+        sqlx::query_scalar::<_, String>("SELECT password_hash FROM mixerai.users WHERE id = $1")
             .bind(id)
             .fetch_one(pool(&db))
             .await
@@ -351,7 +353,7 @@ async fn mfa_enable_read_and_disable_round_trip() {
             .unwrap()
     );
     let left: (Option<Vec<u8>>, Option<Vec<String>>) =
-        sqlx::query_as("SELECT mfa_secret, mfa_backup_codes FROM users WHERE id = $1")
+        sqlx::query_as("SELECT mfa_secret, mfa_backup_codes FROM mixerai.users WHERE id = $1")
             .bind(id)
             .fetch_one(system.connection())
             .await
@@ -380,7 +382,7 @@ async fn mfa_secret_never_reaches_the_audit_trail_nor_debug_output() {
     let outcome = login(&db, "audit@example.com", "right", &LockoutPolicy::default()).await;
 
     let (envelope_hex, hashes): (String, Vec<String>) = sqlx::query_as(
-        "SELECT encode(mfa_secret, 'hex'), mfa_backup_codes FROM users WHERE id = $1",
+        "SELECT encode(mfa_secret, 'hex'), mfa_backup_codes FROM mixerai.users WHERE id = $1",
     )
     .bind(id)
     .fetch_one(pool(&db))
@@ -397,7 +399,7 @@ async fn mfa_secret_never_reaches_the_audit_trail_nor_debug_output() {
     needles.extend(codes.iter().map(|c| c.expose_secret().to_owned()));
 
     let payloads: Vec<String> =
-        sqlx::query_scalar("SELECT payload::text FROM events WHERE aggregate_id = $1")
+        sqlx::query_scalar("SELECT payload::text FROM mixerai.events WHERE aggregate_id = $1")
             .bind(id)
             .fetch_all(pool(&db))
             .await
@@ -445,7 +447,7 @@ async fn mfa_secret_copied_into_another_users_row_fails_to_decrypt() {
     system.commit().await.unwrap();
 
     sqlx::query(
-        "UPDATE users SET mfa_secret = (SELECT mfa_secret FROM users WHERE id = $1) WHERE id = $2",
+        "UPDATE mixerai.users SET mfa_secret = (SELECT mfa_secret FROM mixerai.users WHERE id = $1) WHERE id = $2",
     )
     .bind(alice)
     .bind(mallory)
@@ -536,7 +538,7 @@ async fn rotation_of_10k_rows_by_two_concurrent_workers_moves_every_readable_val
     envelopes[ROWS / 2][last] ^= 0x01;
     let tampered_bytes = envelopes[ROWS / 2].clone();
     sqlx::query(
-        "INSERT INTO users (id, email, first_name, last_name, mfa_secret, mfa_enabled)
+        "INSERT INTO mixerai.users (id, email, first_name, last_name, mfa_secret, mfa_enabled)
          SELECT id, email, 'Seed', 'User', secret, true
          FROM UNNEST($1::uuid[], $2::text[], $3::bytea[]) AS v(id, email, secret)",
     )
@@ -592,11 +594,12 @@ async fn rotation_of_10k_rows_by_two_concurrent_workers_moves_every_readable_val
     );
 
     // The tampered value is untouched, still under key 1, and a fresh batch reports it as failed.
-    let (stored,): (Vec<u8>,) = sqlx::query_as("SELECT mfa_secret FROM users WHERE id = $1")
-        .bind(tampered)
-        .fetch_one(pool(&db))
-        .await
-        .unwrap();
+    let (stored,): (Vec<u8>,) =
+        sqlx::query_as("SELECT mfa_secret FROM mixerai.users WHERE id = $1")
+            .bind(tampered)
+            .fetch_one(pool(&db))
+            .await
+            .unwrap();
     assert_eq!(stored, tampered_bytes);
     assert_eq!(rotation::rows_using(pool(&db), KeyId(1)).await.unwrap(), 1);
     let again = ReEncryption::run_batch(pool(&db), &new, 100).await.unwrap();
@@ -625,7 +628,7 @@ async fn rotation_of_10k_rows_by_two_concurrent_workers_moves_every_readable_val
     // Everything decrypts with key 2 alone, to what was stored.
     let only_new = ring(&[(2, KeyState::Primary)]);
     let rows: Vec<(Uuid, Vec<u8>)> =
-        sqlx::query_as("SELECT id, mfa_secret FROM users WHERE mfa_secret IS NOT NULL")
+        sqlx::query_as("SELECT id, mfa_secret FROM mixerai.users WHERE mfa_secret IS NOT NULL")
             .fetch_all(pool(&db))
             .await
             .unwrap();

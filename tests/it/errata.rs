@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 async fn event_versions(pool: &PgPool, aggregate: Uuid) -> Vec<(String, i32)> {
-    sqlx::query_as("SELECT event_type::text, event_version FROM events WHERE aggregate_id = $1 ORDER BY position")
+    sqlx::query_as("SELECT event_type::text, event_version FROM mixerai.events WHERE aggregate_id = $1 ORDER BY position")
         .bind(aggregate)
         .fetch_all(pool)
         .await
@@ -31,8 +31,8 @@ async fn erratum_e1_tables_reference_only_tables_created_before_them() {
         "references to later tables: {backwards:?}"
     );
     let role_fk: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'user_brand_roles'::regclass
-         AND confrelid = 'brands'::regclass)",
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'mixerai.user_brand_roles'::regclass
+         AND confrelid = 'mixerai.brands'::regclass)",
     )
     .fetch_one(pool(&db))
     .await
@@ -47,14 +47,14 @@ async fn erratum_e2_audit_trigger_works_on_tables_without_brand_id() {
     let user = insert_user(p, "e2@example.com").await;
     let brand = insert_brand(p, "e2-brand", user).await;
     let (user_brand,): (Option<Uuid>,) =
-        sqlx::query_as("SELECT brand_id FROM events WHERE aggregate_id = $1")
+        sqlx::query_as("SELECT brand_id FROM mixerai.events WHERE aggregate_id = $1")
             .bind(user)
             .fetch_one(p)
             .await
             .unwrap();
     assert_eq!(user_brand, None, "users carry no brand");
     let (brand_brand,): (Option<Uuid>,) =
-        sqlx::query_as("SELECT brand_id FROM events WHERE aggregate_id = $1")
+        sqlx::query_as("SELECT brand_id FROM mixerai.events WHERE aggregate_id = $1")
             .bind(brand)
             .fetch_one(p)
             .await
@@ -73,17 +73,17 @@ async fn erratum_e3_second_update_and_delete_each_get_their_own_increasing_versi
     let user = insert_user(p, "e3@example.com").await;
     let brand = insert_brand(p, "e3-brand", user).await;
     let content = insert_content(p, brand, "e3", user).await;
-    sqlx::query("UPDATE content SET title = 'first edit' WHERE id = $1")
+    sqlx::query("UPDATE mixerai.content SET title = 'first edit' WHERE id = $1")
         .bind(content)
         .execute(p)
         .await
         .unwrap();
-    sqlx::query("UPDATE content SET title = 'second edit' WHERE id = $1")
+    sqlx::query("UPDATE mixerai.content SET title = 'second edit' WHERE id = $1")
         .bind(content)
         .execute(p)
         .await
         .unwrap();
-    sqlx::query("DELETE FROM content WHERE id = $1")
+    sqlx::query("DELETE FROM mixerai.content WHERE id = $1")
         .bind(content)
         .execute(p)
         .await
@@ -111,7 +111,7 @@ async fn erratum_e3_concurrent_writers_of_one_row_get_distinct_versions() {
             let p = p.clone();
             tokio::spawn(async move {
                 for j in 0..5 {
-                    sqlx::query("UPDATE content SET title = $2 WHERE id = $1")
+                    sqlx::query("UPDATE mixerai.content SET title = $2 WHERE id = $1")
                         .bind(content)
                         .bind(format!("writer {i} edit {j}"))
                         .execute(&p)
@@ -149,20 +149,20 @@ async fn erratum_e4_context_helpers_treat_a_reset_setting_as_absent() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let user: Option<Uuid> = sqlx::query_scalar("SELECT app_current_user_id()")
+    let user: Option<Uuid> = sqlx::query_scalar("SELECT mixerai.app_current_user_id()")
         .fetch_one(&mut *tx)
         .await
         .unwrap();
     assert_eq!(user, None);
     // The audit trigger reads the same helper: a write after the reset is recorded, not refused.
     let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO users (email, first_name, last_name) VALUES ('e4@example.com', 'E', 'Four') RETURNING id",
+        "INSERT INTO mixerai.users (email, first_name, last_name) VALUES ('e4@example.com', 'E', 'Four') RETURNING id",
     )
     .fetch_one(&mut *tx)
     .await
     .unwrap();
     let actor: Option<Uuid> =
-        sqlx::query_scalar("SELECT user_id FROM events WHERE aggregate_id = $1")
+        sqlx::query_scalar("SELECT user_id FROM mixerai.events WHERE aggregate_id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
             .await
@@ -174,7 +174,7 @@ async fn erratum_e4_context_helpers_treat_a_reset_setting_as_absent() {
 async fn erratum_e5_missing_brand_context_reads_as_null_not_an_error() {
     let db = fresh_db().await;
     let mut conn = pool(&db).acquire().await.unwrap();
-    let brand: Option<Uuid> = sqlx::query_scalar("SELECT app_current_brand_id()")
+    let brand: Option<Uuid> = sqlx::query_scalar("SELECT mixerai.app_current_brand_id()")
         .fetch_one(&mut *conn)
         .await
         .unwrap();
@@ -201,7 +201,7 @@ async fn erratum_e6_recent_published_index_is_a_plain_partial_index_that_is_used
         .await
         .unwrap();
     let plan: Vec<String> = sqlx::query_scalar(
-        "EXPLAIN SELECT id FROM content WHERE status = 'published' AND deleted_at IS NULL
+        "EXPLAIN SELECT id FROM mixerai.content WHERE status = 'published' AND deleted_at IS NULL
          AND published_at > now() - interval '30 days' ORDER BY published_at DESC",
     )
     .fetch_all(&mut *tx)
@@ -233,7 +233,7 @@ async fn erratum_e7_content_and_events_are_plain_tables_with_version_uniqueness_
     );
     let user = insert_user(p, "e7@example.com").await;
     let err = sqlx::query(
-        "INSERT INTO events (aggregate_id, aggregate_type, event_type, event_version, payload)
+        "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload)
          VALUES ($1, 'users', 'MANUAL', 1, '{}')",
     )
     .bind(user)
@@ -256,19 +256,19 @@ async fn erratum_e8_analytics_view_averages_engagement_duration() {
     for (slug, duration) in [("a", "10"), ("b", "20"), ("c", "\"not a number\"")] {
         let id = insert_content(p, brand, slug, user).await;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE content SET engagement = '{{\"duration\": {duration}}}' WHERE id = $1"
+            "UPDATE mixerai.content SET engagement = '{{\"duration\": {duration}}}' WHERE id = $1"
         )))
         .bind(id)
         .execute(p)
         .await
         .unwrap();
     }
-    sqlx::query("SELECT refresh_content_analytics()")
+    sqlx::query("SELECT mixerai.refresh_content_analytics()")
         .execute(p)
         .await
         .unwrap();
     let (total, avg): (i64, Option<i32>) = sqlx::query_as(
-        "SELECT total_count, avg_engagement_duration FROM mv_content_analytics WHERE brand_id = $1",
+        "SELECT total_count, avg_engagement_duration FROM mixerai.mv_content_analytics WHERE brand_id = $1",
     )
     .bind(brand)
     .fetch_one(p)
@@ -306,7 +306,7 @@ async fn erratum_e9_no_pgcrypto_and_mfa_secret_is_an_opaque_envelope_column() {
 async fn erratum_w7_email_check_refuses_a_literal_pipe() {
     let db = fresh_db().await;
     let err = sqlx::query(
-        "INSERT INTO users (email, first_name, last_name) VALUES ('a@b.c|om', 'W', 'Seven')",
+        "INSERT INTO mixerai.users (email, first_name, last_name) VALUES ('a@b.c|om', 'W', 'Seven')",
     )
     .execute(pool(&db))
     .await
@@ -324,7 +324,7 @@ async fn erratum_w8_slug_is_unique_among_live_items_and_reusable_after_soft_dele
     let brand = insert_brand(p, "w8-brand", user).await;
     let first = insert_content(p, brand, "launch", user).await;
     let err = sqlx::query(
-        "INSERT INTO content (brand_id, type, title, slug, version, created_by, updated_by)
+        "INSERT INTO mixerai.content (brand_id, type, title, slug, version, created_by, updated_by)
          VALUES ($1, 'article', 'Again', 'launch', 2, $2, $2)",
     )
     .bind(brand)
@@ -337,7 +337,7 @@ async fn erratum_w8_slug_is_unique_among_live_items_and_reusable_after_soft_dele
         matches!(&err, Error::Conflict { constraint } if constraint == "content_brand_slug_key"),
         "{err:?}"
     );
-    sqlx::query("UPDATE content SET deleted_at = now() WHERE id = $1")
+    sqlx::query("UPDATE mixerai.content SET deleted_at = now() WHERE id = $1")
         .bind(first)
         .execute(p)
         .await
@@ -352,7 +352,7 @@ async fn erratum_w9_template_validation_rules_are_an_array() {
     let p = pool(&db);
     let user = insert_user(p, "w9@example.com").await;
     let rules: serde_json::Value = sqlx::query_scalar(
-        "INSERT INTO content_templates (name, created_by) VALUES ('T', $1) RETURNING validation_rules",
+        "INSERT INTO mixerai.content_templates (name, created_by) VALUES ('T', $1) RETURNING validation_rules",
     )
     .bind(user)
     .fetch_one(p)
@@ -360,7 +360,7 @@ async fn erratum_w9_template_validation_rules_are_an_array() {
     .unwrap();
     assert_eq!(rules, serde_json::json!([]));
     let err = sqlx::query(
-        "INSERT INTO content_templates (name, created_by, validation_rules) VALUES ('T', $1, '{}')",
+        "INSERT INTO mixerai.content_templates (name, created_by, validation_rules) VALUES ('T', $1, '{}')",
     )
     .bind(user)
     .execute(p)
@@ -378,7 +378,7 @@ async fn audit_events_never_contain_password_hash_or_mfa_material() {
     let db = fresh_db().await;
     let p = pool(&db);
     let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO users (email, first_name, last_name, password_hash, mfa_enabled, mfa_secret, mfa_backup_codes)
+        "INSERT INTO mixerai.users (email, first_name, last_name, password_hash, mfa_enabled, mfa_secret, mfa_backup_codes)
          VALUES ('secret@example.com', 'S', 'Ecret', 'PWHASH-ONE', true, '\\xdeadbeefcafe'::bytea, '{BACKUP-ONE}')
          RETURNING id",
     )
@@ -386,20 +386,20 @@ async fn audit_events_never_contain_password_hash_or_mfa_material() {
     .await
     .unwrap();
     sqlx::query(
-        "UPDATE users SET password_hash = 'PWHASH-TWO', mfa_secret = '\\xfeedface'::bytea,
+        "UPDATE mixerai.users SET password_hash = 'PWHASH-TWO', mfa_secret = '\\xfeedface'::bytea,
          mfa_backup_codes = '{BACKUP-TWO}', first_name = 'Changed' WHERE id = $1",
     )
     .bind(id)
     .execute(p)
     .await
     .unwrap();
-    sqlx::query("DELETE FROM users WHERE id = $1")
+    sqlx::query("DELETE FROM mixerai.users WHERE id = $1")
         .bind(id)
         .execute(p)
         .await
         .unwrap();
     let payloads: Vec<String> = sqlx::query_scalar(
-        "SELECT payload::text FROM events WHERE aggregate_id = $1 ORDER BY position",
+        "SELECT payload::text FROM mixerai.events WHERE aggregate_id = $1 ORDER BY position",
     )
     .bind(id)
     .fetch_all(p)

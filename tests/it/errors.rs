@@ -8,7 +8,7 @@ async fn unique_violation_is_a_conflict_naming_the_constraint() {
     let db = fresh_db().await;
     insert_user(pool(&db), "dup@example.com").await;
     let err = sqlx::query(
-        "INSERT INTO users (email, first_name, last_name) VALUES ('DUP@example.com', 'D', 'Up')",
+        "INSERT INTO mixerai.users (email, first_name, last_name) VALUES ('DUP@example.com', 'D', 'Up')",
     )
     .execute(pool(&db))
     .await
@@ -24,7 +24,7 @@ async fn unique_violation_is_a_conflict_naming_the_constraint() {
 async fn foreign_key_violation_is_an_invalid_reference() {
     let db = fresh_db().await;
     let err = sqlx::query(
-        "INSERT INTO brands (name, slug, country, language, created_by) VALUES ('X', 'x', 'GB', 'en', gen_random_uuid())",
+        "INSERT INTO mixerai.brands (name, slug, country, language, created_by) VALUES ('X', 'x', 'GB', 'en', gen_random_uuid())",
     )
     .execute(pool(&db))
     .await
@@ -40,7 +40,7 @@ async fn foreign_key_violation_is_an_invalid_reference() {
 async fn check_violation_is_invalid_naming_the_constraint() {
     let db = fresh_db().await;
     let user = insert_user(pool(&db), "chk@example.com").await;
-    let err = sqlx::query("INSERT INTO brands (name, slug, country, language, created_by) VALUES ('X', 'x', 'gb', 'en', $1)")
+    let err = sqlx::query("INSERT INTO mixerai.brands (name, slug, country, language, created_by) VALUES ('X', 'x', 'gb', 'en', $1)")
         .bind(user)
         .execute(pool(&db))
         .await
@@ -59,13 +59,13 @@ async fn brand_hierarchy_cycle_is_refused_as_invalid() {
     let user = insert_user(p, "cycle@example.com").await;
     let a = insert_brand(p, "a", user).await;
     let b = insert_brand(p, "b", user).await;
-    sqlx::query("UPDATE brands SET parent_brand_id = $1 WHERE id = $2")
+    sqlx::query("UPDATE mixerai.brands SET parent_brand_id = $1 WHERE id = $2")
         .bind(a)
         .bind(b)
         .execute(p)
         .await
         .unwrap();
-    let err = sqlx::query("UPDATE brands SET parent_brand_id = $1 WHERE id = $2")
+    let err = sqlx::query("UPDATE mixerai.brands SET parent_brand_id = $1 WHERE id = $2")
         .bind(b)
         .bind(a)
         .execute(p)
@@ -93,20 +93,20 @@ async fn serialization_failure_is_retryable() {
         .await
         .unwrap();
     // Both read, then both write what the other read: a write skew only one may commit.
-    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM brands")
+    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM mixerai.brands")
         .fetch_one(&mut *t1)
         .await
         .unwrap();
-    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM brands")
+    let _: i64 = sqlx::query_scalar("SELECT count(*) FROM mixerai.brands")
         .fetch_one(&mut *t2)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO brands (name, slug, country, language, created_by) VALUES ('s1', 's1', 'GB', 'en', $1)")
+    sqlx::query("INSERT INTO mixerai.brands (name, slug, country, language, created_by) VALUES ('s1', 's1', 'GB', 'en', $1)")
         .bind(user)
         .execute(&mut *t1)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO brands (name, slug, country, language, created_by) VALUES ('s2', 's2', 'GB', 'en', $1)")
+    sqlx::query("INSERT INTO mixerai.brands (name, slug, country, language, created_by) VALUES ('s2', 's2', 'GB', 'en', $1)")
         .bind(user)
         .execute(&mut *t2)
         .await
@@ -129,16 +129,17 @@ async fn deadlock_is_retryable() {
         let barrier = barrier.clone();
         tokio::spawn(async move {
             let mut tx = p.begin().await.unwrap();
-            sqlx::query("UPDATE users SET login_count = login_count + 1 WHERE id = $1")
+            sqlx::query("UPDATE mixerai.users SET login_count = login_count + 1 WHERE id = $1")
                 .bind(first)
                 .execute(&mut *tx)
                 .await
                 .unwrap();
             barrier.wait().await;
-            let r = sqlx::query("UPDATE users SET login_count = login_count + 1 WHERE id = $1")
-                .bind(second)
-                .execute(&mut *tx)
-                .await;
+            let r =
+                sqlx::query("UPDATE mixerai.users SET login_count = login_count + 1 WHERE id = $1")
+                    .bind(second)
+                    .execute(&mut *tx)
+                    .await;
             match r {
                 Ok(_) => tx.commit().await.map_err(Error::from),
                 Err(e) => Err(Error::from(e)),

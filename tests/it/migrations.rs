@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 async fn applied_count(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+    sqlx::query_scalar("SELECT count(*) FROM mixerai._migrations WHERE success")
         .fetch_one(pool)
         .await
         .unwrap()
@@ -23,14 +23,14 @@ async fn second_migrate_is_a_no_op() {
     let db = test_db.database();
     db.migrate().await.unwrap();
     let first: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as("SELECT version, installed_on FROM _sqlx_migrations ORDER BY version")
+        sqlx::query_as("SELECT version, installed_on FROM mixerai._migrations ORDER BY version")
             .fetch_all(db.pool())
             .await
             .unwrap();
     assert_eq!(first.len(), MIGRATOR.iter().count());
     db.migrate().await.unwrap();
     let second: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as("SELECT version, installed_on FROM _sqlx_migrations ORDER BY version")
+        sqlx::query_as("SELECT version, installed_on FROM mixerai._migrations ORDER BY version")
             .fetch_all(db.pool())
             .await
             .unwrap();
@@ -73,23 +73,33 @@ async fn schema_fingerprint(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar(
         r#"
         SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable, column_default)
-          FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'
+          FROM information_schema.columns WHERE table_schema = 'mixerai' AND table_name <> '_migrations'
         UNION ALL
         SELECT format('constraint %s %s', conrelid::regclass, pg_get_constraintdef(oid))
-          FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> '_sqlx_migrations'
+          FROM pg_constraint WHERE connamespace = 'mixerai'::regnamespace
+                               AND conrelid::regclass::text <> 'mixerai._migrations'
         UNION ALL
         SELECT format('index %s', indexdef) FROM pg_indexes
-          WHERE schemaname = 'public' AND tablename <> '_sqlx_migrations'
+          WHERE schemaname = 'mixerai' AND tablename <> '_migrations'
         UNION ALL
         SELECT format('trigger %s', pg_get_triggerdef(oid)) FROM pg_trigger WHERE NOT tgisinternal
         UNION ALL
-        SELECT format('function %s %s', proname, md5(prosrc)) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+        SELECT format('function %s %s %s %s %s', p.oid::regprocedure, md5(prosrc), prosecdef, proconfig, proacl)
+          FROM pg_proc p WHERE pronamespace = 'mixerai'::regnamespace
         UNION ALL
-        SELECT format('policy %s %s %s %s %s %s', tablename, policyname, permissive, cmd, qual, with_check)
-          FROM pg_policies WHERE schemaname = 'public'
+        SELECT format('policy %s %s %s %s %s %s %s', tablename, policyname, permissive, roles, cmd, qual, with_check)
+          FROM pg_policies WHERE schemaname = 'mixerai'
         UNION ALL
-        SELECT format('relation %s %s rls=%s force=%s', relname, relkind, relrowsecurity, relforcerowsecurity)
-          FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname NOT LIKE '\_sqlx%'
+        SELECT format('relation %s %s rls=%s force=%s acl=%s', relname, relkind, relrowsecurity,
+                      relforcerowsecurity, relacl)
+          FROM pg_class WHERE relnamespace = 'mixerai'::regnamespace AND relname NOT LIKE '\_migrations%'
+        UNION ALL
+        SELECT format('schema %s acl=%s', nspname, nspacl) FROM pg_namespace WHERE nspname = 'mixerai'
+        UNION ALL
+        -- Nothing of the crate's outside its schema.
+        SELECT format('public %s %s', relkind, relname) FROM pg_class WHERE relnamespace = 'public'::regnamespace
+        UNION ALL
+        SELECT format('public function %s', proname) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
         ORDER BY 1
         "#,
     )
@@ -117,8 +127,13 @@ async fn psql_in_file_name_order_builds_the_same_schema_as_migrate() {
     assert_eq!(files.len(), MIGRATOR.iter().count());
     let o = by_psql.connect_options();
     for file in &files {
+        // Each file in one transaction, as sqlx applies it, unless it says it must run outside one.
+        let no_tx = std::fs::read_to_string(file)
+            .unwrap()
+            .starts_with("-- no-transaction");
         let out = Command::new(&psql)
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+            .args((!no_tx).then_some("--single-transaction"))
             .args([
                 "-h",
                 o.get_host(),

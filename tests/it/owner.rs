@@ -97,11 +97,12 @@ impl OwnerDb {
         )
     }
 
-    /// Whether any migration left a trace: sqlx's bookkeeping table or any relation in `public`.
+    /// Whether any migration left a trace: the crate's schema (which holds its history table), or any
+    /// relation or function in `public`.
     async fn anything_applied(&self) -> bool {
         let mut conn = self.admin_on_db().await;
         let applied = sqlx::query_scalar(
-            "SELECT to_regclass('public._sqlx_migrations') IS NOT NULL
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'mixerai')
                  OR EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                             WHERE n.nspname = 'public')
                  OR EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -208,7 +209,7 @@ async fn bypassrls_owner_migrates_and_runs_system_and_tenant_scopes_with_isolati
         .await
         .unwrap();
     let user_events: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE aggregate_id = $1 AND brand_id IS NULL",
+        "SELECT count(*) FROM mixerai.events WHERE aggregate_id = $1 AND brand_id IS NULL",
     )
     .bind(ada.id.as_uuid())
     .fetch_one(system.connection())
@@ -238,7 +239,7 @@ async fn bypassrls_owner_migrates_and_runs_system_and_tenant_scopes_with_isolati
         .await
         .unwrap();
     let content_events: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_id = $1")
+        sqlx::query_scalar("SELECT count(*) FROM mixerai.events WHERE aggregate_id = $1")
             .bind(item.id.as_uuid())
             .fetch_one(scope.connection())
             .await
@@ -340,7 +341,7 @@ async fn bypassrls_owner_migrates_and_runs_system_and_tenant_scopes_with_isolati
         None
     );
     let foreign_events: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE aggregate_id = ANY($1) OR brand_id = $2",
+        "SELECT count(*) FROM mixerai.events WHERE aggregate_id = ANY($1) OR brand_id = $2",
     )
     .bind(vec![
         item.id.as_uuid(),
@@ -472,23 +473,23 @@ async fn test_databases_are_owned_and_used_by_a_non_superuser_bypassrls_owner_of
         (false, true, false, false, true, true)
     );
     // Everything the migrations made belongs to the owner: tables, views, sequences, indexes,
-    // functions and types of the public schema.
+    // functions and types of the crate's schema.
     let foreign: Vec<String> = sqlx::query_scalar(
         "SELECT format('relation %s', c.relname) FROM pg_class c
-         WHERE c.relnamespace = 'public'::regnamespace AND c.relowner <> current_user::regrole
+         WHERE c.relnamespace = 'mixerai'::regnamespace AND c.relowner <> current_user::regrole
          UNION ALL
          SELECT format('function %s', p.proname) FROM pg_proc p
-         WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> current_user::regrole
+         WHERE p.pronamespace = 'mixerai'::regnamespace AND p.proowner <> current_user::regrole
          UNION ALL
          SELECT format('type %s', t.typname) FROM pg_type t
-         WHERE t.typnamespace = 'public'::regnamespace AND t.typowner <> current_user::regrole",
+         WHERE t.typnamespace = 'mixerai'::regnamespace AND t.typowner <> current_user::regrole",
     )
     .fetch_all(pool)
     .await
     .unwrap();
     assert_eq!(foreign, Vec::<String>::new());
     let objects: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace",
+        "SELECT count(*) FROM pg_class WHERE relnamespace = 'mixerai'::regnamespace",
     )
     .fetch_one(pool)
     .await

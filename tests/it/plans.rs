@@ -14,10 +14,10 @@ use crate::support::{admin_pool, fresh_db, plan_nodes, pool};
 /// 100 brands x 1,000 content rows; the seed editor edits brand-001.
 pub const SEED_100K: &str = include_str!("../fixtures/content_100k.sql");
 
-const LIST: &str = "SELECT id, title FROM content WHERE brand_id = $1 AND status = 'draft' \
+const LIST: &str = "SELECT id, title FROM mixerai.content WHERE brand_id = $1 AND status = 'draft' \
                     AND deleted_at IS NULL ORDER BY created_at DESC LIMIT 50";
-const GET: &str = "SELECT id, title FROM content WHERE id = $1";
-const GET_ID: &str = "SELECT id FROM content WHERE id = $1";
+const GET: &str = "SELECT id, title FROM mixerai.content WHERE id = $1";
+const GET_ID: &str = "SELECT id FROM mixerai.content WHERE id = $1";
 
 struct Seeded {
     db: TestDatabase,
@@ -39,9 +39,9 @@ async fn seed_100k() -> Seeded {
         .expect("seed 100k rows");
     admin.close().await;
     let row = sqlx::query(
-        "SELECT (SELECT id FROM users WHERE email = 'seed-editor@example.com'),
-                (SELECT id FROM brands WHERE slug = 'brand-001'),
-                (SELECT id FROM brands WHERE slug = 'brand-002')",
+        "SELECT (SELECT id FROM mixerai.users WHERE email = 'seed-editor@example.com'),
+                (SELECT id FROM mixerai.brands WHERE slug = 'brand-001'),
+                (SELECT id FROM mixerai.brands WHERE slug = 'brand-002')",
     )
     .fetch_one(pool(&db))
     .await
@@ -130,8 +130,8 @@ async fn scoped_list_and_get_by_id_use_content_indexes_never_a_seq_scan_at_100k_
     // One seeding (~2 s) for both queries.
     let seeded = seed_100k().await;
     let ids: Vec<Uuid> = sqlx::query_scalar(
-        "(SELECT id FROM content WHERE brand_id = $1 LIMIT 1)
-         UNION ALL (SELECT id FROM content WHERE brand_id = $2 LIMIT 1)",
+        "(SELECT id FROM mixerai.content WHERE brand_id = $1 LIMIT 1)
+         UNION ALL (SELECT id FROM mixerai.content WHERE brand_id = $2 LIMIT 1)",
     )
     .bind(seeded.own)
     .bind(seeded.other)
@@ -203,7 +203,7 @@ async fn scoped_list_and_get_by_id_use_content_indexes_never_a_seq_scan_at_100k_
 /// Scans of a relation in this transaction so far: index scans for an index, sequential scans for a
 /// table. Counted per backend, so the calls made inside `content_search_ids()` count too.
 async fn scans(scope: &mut Scope, relation: &str) -> i64 {
-    sqlx::query_scalar("SELECT pg_stat_get_xact_numscans($1::regclass)")
+    sqlx::query_scalar("SELECT pg_stat_get_xact_numscans(to_regclass('mixerai.' || $1))")
         .bind(relation)
         .fetch_one(scope.connection())
         .await
@@ -240,8 +240,8 @@ async fn scoped_search_uses_the_gin_index_and_filtered_lists_the_brand_index_at_
 
     // The outer read of the rows joins content by primary key, never sequentially.
     let explain: Value = sqlx::query_scalar(
-        "EXPLAIN (FORMAT JSON) SELECT c.id FROM content_search_ids(websearch_to_tsquery('english', $1), 10) s
-         JOIN content c ON c.id = s.id",
+        "EXPLAIN (FORMAT JSON) SELECT c.id FROM mixerai.content_search_ids(websearch_to_tsquery('english', $1), 10) s
+         JOIN mixerai.content c ON c.id = s.id",
     )
     .bind("4200")
     .fetch_one(scope.connection())
@@ -264,7 +264,7 @@ async fn scoped_search_uses_the_gin_index_and_filtered_lists_the_brand_index_at_
     );
 
     // The statement ContentRepo::list sends for a type filter and a cursor.
-    const FILTERED: &str = "SELECT id FROM content WHERE deleted_at IS NULL AND brand_id = $1 \
+    const FILTERED: &str = "SELECT id FROM mixerai.content WHERE deleted_at IS NULL AND brand_id = $1 \
         AND type = 'article' AND (created_at, id) < (timestamptz '2025-03-01', \
         'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) ORDER BY created_at DESC, id DESC LIMIT 26";
     for (what, plan) in explain_both(&mut scope, FILTERED, seeded.own).await {

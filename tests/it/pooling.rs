@@ -46,7 +46,7 @@ pub async fn seed_tenants(owner: &PgPool) -> Tenants {
         let user = insert_user(owner, &format!("editor{k}@example.com")).await;
         let brand = insert_brand(owner, &format!("tenant-{k}"), user).await;
         sqlx::query(
-            "INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'editor')",
+            "INSERT INTO mixerai.user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'editor')",
         )
         .bind(user)
         .bind(brand)
@@ -55,7 +55,7 @@ pub async fn seed_tenants(owner: &PgPool) -> Tenants {
         .expect("grant editor");
         let prefix = format!("[tenant-{k}]");
         sqlx::query(
-            "INSERT INTO content (brand_id, type, title, slug, created_by, updated_by)
+            "INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by)
              SELECT $1, 'article', $2 || ' seed ' || g, 'seed-' || g, $3, $3
              FROM generate_series(1, $4) g",
         )
@@ -143,7 +143,7 @@ pub async fn run_pooling_scenario(
 
     // The owner (BYPASSRLS: no row-level security) sees exactly the seeds plus the committed rows.
     let per_brand: BTreeMap<Uuid, i64> = sqlx::raw_sql(
-        "SELECT brand_id, count(*) FROM content WHERE deleted_at IS NULL GROUP BY brand_id",
+        "SELECT brand_id, count(*) FROM mixerai.content WHERE deleted_at IS NULL GROUP BY brand_id",
     )
     .fetch_all(owner)
     .await
@@ -168,7 +168,7 @@ pub async fn run_pooling_scenario(
             "SELECT count(*) FILTER (WHERE title LIKE '% committed'),
                     count(*) FILTER (WHERE title LIKE '% dropped' OR title LIKE '% failed'
                                         OR title LIKE '% rolled back' OR title LIKE '% foreign')
-             FROM content",
+             FROM mixerai.content",
         )
         .fetch_one(owner)
         .await
@@ -198,7 +198,7 @@ async fn tenant_task(
                 .await
                 .expect("open scope");
 
-            let rows = sqlx::query("SELECT brand_id, title, pg_backend_pid() FROM content")
+            let rows = sqlx::query("SELECT brand_id, title, pg_backend_pid() FROM mixerai.content")
                 .persistent(false)
                 .fetch_all(scope.connection())
                 .await
@@ -269,7 +269,7 @@ async fn tenant_task(
         // A plain connection of the same pool, outside any scope: no tenant state left on it.
         let row = sqlx::raw_sql(
             "SELECT current_user::text, session_user::text, current_setting('role'),
-                    app_current_user_id(), app_current_brand_id()",
+                    mixerai.app_current_user_id(), mixerai.app_current_brand_id()",
         )
         .fetch_one(db.pool())
         .await
@@ -313,7 +313,7 @@ async fn insert(
         .collect::<Vec<_>>()
         .join("-");
     sqlx::query(
-        "INSERT INTO content (brand_id, type, title, slug, created_by, updated_by)
+        "INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by)
          VALUES ($1, 'article', $2, $3, $4, $4)",
     )
     .persistent(false)

@@ -15,7 +15,7 @@ async fn scope_runs_as_the_application_role_with_its_context() {
         .unwrap();
     let (role, u, b, superuser): (String, Option<uuid::Uuid>, Option<uuid::Uuid>, bool) =
         sqlx::query_as(
-            "SELECT current_user::text, app_current_user_id(), app_current_brand_id(),
+            "SELECT current_user::text, mixerai.app_current_user_id(), mixerai.app_current_brand_id(),
                 (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
         )
         .fetch_one(scope.connection())
@@ -53,11 +53,12 @@ async fn connection_returned_after_a_scope_carries_no_tenant_setting() {
             .unwrap();
         drop(s); // uncommitted: rolled back
     }
-    let (role, u, b): (String, Option<uuid::Uuid>, Option<uuid::Uuid>) =
-        sqlx::query_as("SELECT current_user::text, app_current_user_id(), app_current_brand_id()")
-            .fetch_one(&single)
-            .await
-            .unwrap();
+    let (role, u, b): (String, Option<uuid::Uuid>, Option<uuid::Uuid>) = sqlx::query_as(
+        "SELECT current_user::text, mixerai.app_current_user_id(), mixerai.app_current_brand_id()",
+    )
+    .fetch_one(&single)
+    .await
+    .unwrap();
     // Back to the login (the owner), no tenant left behind.
     let login = db.connect_options().get_username();
     assert_eq!((role.as_str(), u, b), (login, None, None));
@@ -68,12 +69,14 @@ async fn dropping_an_uncommitted_scope_rolls_back() {
     let db = fresh_db().await;
     let user = insert_user(pool(&db), "drop@example.com").await;
     let brand = insert_brand(pool(&db), "drop", user).await;
-    sqlx::query("INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'editor')")
-        .bind(user)
-        .bind(brand)
-        .execute(pool(&db))
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO mixerai.user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'editor')",
+    )
+    .bind(user)
+    .bind(brand)
+    .execute(pool(&db))
+    .await
+    .unwrap();
     {
         let mut scope = db
             .database()
@@ -81,7 +84,7 @@ async fn dropping_an_uncommitted_scope_rolls_back() {
             .await
             .unwrap();
         sqlx::query(
-            "INSERT INTO content (brand_id, type, title, slug, created_by, updated_by)
+            "INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by)
              VALUES ($1, 'article', 'Gone', 'gone', $2, $2)",
         )
         .bind(brand)
@@ -90,7 +93,7 @@ async fn dropping_an_uncommitted_scope_rolls_back() {
         .await
         .unwrap();
     }
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM content")
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM mixerai.content")
         .fetch_one(pool(&db))
         .await
         .unwrap();

@@ -31,7 +31,7 @@ pub fn admin_pool(db: &TestDatabase) -> PgPool {
 
 pub async fn insert_user(pool: &PgPool, email: &str) -> Uuid {
     sqlx::query_scalar(
-        "INSERT INTO users (email, first_name, last_name) VALUES ($1, 'Test', 'User') RETURNING id",
+        "INSERT INTO mixerai.users (email, first_name, last_name) VALUES ($1, 'Test', 'User') RETURNING id",
     )
     .bind(email)
     .fetch_one(pool)
@@ -41,7 +41,7 @@ pub async fn insert_user(pool: &PgPool, email: &str) -> Uuid {
 
 pub async fn insert_brand(pool: &PgPool, slug: &str, created_by: Uuid) -> Uuid {
     sqlx::query_scalar(
-        "INSERT INTO brands (name, slug, country, language, created_by) VALUES ($1, $1, 'GB', 'en', $2) RETURNING id",
+        "INSERT INTO mixerai.brands (name, slug, country, language, created_by) VALUES ($1, $1, 'GB', 'en', $2) RETURNING id",
     )
     .bind(slug)
     .bind(created_by)
@@ -52,7 +52,7 @@ pub async fn insert_brand(pool: &PgPool, slug: &str, created_by: Uuid) -> Uuid {
 
 pub async fn insert_content(pool: &PgPool, brand: Uuid, slug: &str, user: Uuid) -> Uuid {
     sqlx::query_scalar(
-        "INSERT INTO content (brand_id, type, title, slug, created_by, updated_by)
+        "INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by)
          VALUES ($1, 'article', 'A title', $2, $3, $3) RETURNING id",
     )
     .bind(brand)
@@ -64,13 +64,15 @@ pub async fn insert_content(pool: &PgPool, brand: Uuid, slug: &str, user: Uuid) 
 }
 
 pub async fn insert_role(pool: &PgPool, user: Uuid, brand: Uuid, role: &str) {
-    sqlx::query("INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, $3)")
-        .bind(user)
-        .bind(brand)
-        .bind(role)
-        .execute(pool)
-        .await
-        .expect("insert role");
+    sqlx::query(
+        "INSERT INTO mixerai.user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, $3)",
+    )
+    .bind(user)
+    .bind(brand)
+    .bind(role)
+    .execute(pool)
+    .await
+    .expect("insert role");
 }
 
 /// Every node of an `EXPLAIN (FORMAT JSON)` plan, depth first.

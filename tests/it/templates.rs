@@ -34,11 +34,13 @@ impl Tenants {
         let viewer = insert_user(&p, "viewer@example.com").await;
         let editor_b = insert_user(&p, "editor-b@example.com").await;
         let platform = insert_user(&p, "platform@example.com").await;
-        sqlx::query("UPDATE users SET metadata = '{\"is_platform_admin\": true}' WHERE id = $1")
-            .bind(platform)
-            .execute(&p)
-            .await
-            .unwrap();
+        sqlx::query(
+            "UPDATE mixerai.users SET metadata = '{\"is_platform_admin\": true}' WHERE id = $1",
+        )
+        .bind(platform)
+        .execute(&p)
+        .await
+        .unwrap();
         let a = insert_brand(&p, "brand-a", admin).await;
         let b = insert_brand(&p, "brand-b", admin).await;
         insert_role(&p, admin, a, "admin").await;
@@ -214,11 +216,12 @@ async fn another_brands_templates_are_not_found_not_listed_and_not_writable() {
     drop(scope);
 
     // Nothing changed.
-    let name: String = sqlx::query_scalar("SELECT name FROM content_templates WHERE id = $1")
-        .bind(theirs.id)
-        .fetch_one(pool(&t.db))
-        .await
-        .unwrap();
+    let name: String =
+        sqlx::query_scalar("SELECT name FROM mixerai.content_templates WHERE id = $1")
+            .bind(theirs.id)
+            .fetch_one(pool(&t.db))
+            .await
+            .unwrap();
     assert_eq!(name, "Theirs");
 }
 

@@ -107,7 +107,7 @@ async fn one(pool: &PgPool, sql: &'static str, binds: &[Uuid]) -> Uuid {
 
 async fn user(pool: &PgPool, name: &str, platform_admin: bool) -> Uuid {
     sqlx::query_scalar(
-        "INSERT INTO users (email, first_name, last_name, metadata) VALUES ($1, $2, 'Test', $3) RETURNING id",
+        "INSERT INTO mixerai.users (email, first_name, last_name, metadata) VALUES ($1, $2, 'Test', $3) RETURNING id",
     )
     .bind(format!("{name}@example.com"))
     .bind(name)
@@ -119,7 +119,7 @@ async fn user(pool: &PgPool, name: &str, platform_admin: bool) -> Uuid {
 
 async fn role(pool: &PgPool, user: Uuid, brand: Uuid, role: &str, expired: bool) -> Uuid {
     sqlx::query_scalar(
-        "INSERT INTO user_brand_roles (user_id, brand_id, role, expires_at)
+        "INSERT INTO mixerai.user_brand_roles (user_id, brand_id, role, expires_at)
          VALUES ($1, $2, $3, CASE WHEN $4 THEN now() - interval '1 day' END) RETURNING id",
     )
     .bind(user)
@@ -140,8 +140,8 @@ async fn fixture(p: &PgPool) -> Fixture {
     }
     let uid = |a: Actor| users.iter().find(|(x, _)| *x == a).unwrap().1;
     let owner = uid(Actor::Admin);
-    let a = one(p, "INSERT INTO brands (name, slug, country, language, created_by) VALUES ('A', 'a', 'GB', 'en', $1) RETURNING id", &[owner]).await;
-    let b = one(p, "INSERT INTO brands (name, slug, country, language, created_by) VALUES ('B', 'b', 'FR', 'fr', $1) RETURNING id", &[owner]).await;
+    let a = one(p, "INSERT INTO mixerai.brands (name, slug, country, language, created_by) VALUES ('A', 'a', 'GB', 'en', $1) RETURNING id", &[owner]).await;
+    let b = one(p, "INSERT INTO mixerai.brands (name, slug, country, language, created_by) VALUES ('B', 'b', 'FR', 'fr', $1) RETURNING id", &[owner]).await;
     role(p, uid(Actor::Viewer), a, "viewer", false).await;
     role(p, uid(Actor::Editor), a, "editor", false).await;
     role(p, uid(Actor::Admin), a, "admin", false).await;
@@ -154,20 +154,20 @@ async fn fixture(p: &PgPool) -> Fixture {
 
     let mut per_brand = Vec::new();
     for brand in [a, b] {
-        let agency = one(p, "INSERT INTO brand_vetting_agencies (brand_id, agency_name) VALUES ($1, 'Agency') RETURNING id", &[brand]).await;
-        let template = one(p, "INSERT INTO content_templates (name, brand_ids, created_by) VALUES ('T', ARRAY[$1], $2) RETURNING id", &[brand, owner]).await;
-        let workflow = one(p, "INSERT INTO workflows (name, brand_ids, created_by) VALUES ('W', ARRAY[$1], $2) RETURNING id", &[brand, owner]).await;
-        let content = one(p, "INSERT INTO content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'article', 'Main', 'main', $2, $2) RETURNING id", &[brand, owner]).await;
-        let victim = one(p, "INSERT INTO content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'article', 'Victim', 'victim', $2, $2) RETURNING id", &[brand, owner]).await;
-        let instance = one(p, "INSERT INTO workflow_instances (workflow_id, content_id, brand_id, started_by) VALUES ($1, $2, $3, $4) RETURNING id", &[workflow, content, brand, owner]).await;
-        let claim = one(p, "INSERT INTO claims (brand_id, type, level, text, status, created_by, updated_by) VALUES ($1, 'master', 'brand', '{\"original\": \"Tasty\"}', 'allowed', $2, $2) RETURNING id", &[brand, owner]).await;
-        let generation = one(p, "INSERT INTO ai_generations (brand_id, user_id, type, model, prompt, content_id) VALUES ($1, $2, 'alt_text', 'm', 'p', $3) RETURNING id", &[brand, owner, content]).await;
+        let agency = one(p, "INSERT INTO mixerai.brand_vetting_agencies (brand_id, agency_name) VALUES ($1, 'Agency') RETURNING id", &[brand]).await;
+        let template = one(p, "INSERT INTO mixerai.content_templates (name, brand_ids, created_by) VALUES ('T', ARRAY[$1], $2) RETURNING id", &[brand, owner]).await;
+        let workflow = one(p, "INSERT INTO mixerai.workflows (name, brand_ids, created_by) VALUES ('W', ARRAY[$1], $2) RETURNING id", &[brand, owner]).await;
+        let content = one(p, "INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'article', 'Main', 'main', $2, $2) RETURNING id", &[brand, owner]).await;
+        let victim = one(p, "INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'article', 'Victim', 'victim', $2, $2) RETURNING id", &[brand, owner]).await;
+        let instance = one(p, "INSERT INTO mixerai.workflow_instances (workflow_id, content_id, brand_id, started_by) VALUES ($1, $2, $3, $4) RETURNING id", &[workflow, content, brand, owner]).await;
+        let claim = one(p, "INSERT INTO mixerai.claims (brand_id, type, level, text, status, created_by, updated_by) VALUES ($1, 'master', 'brand', '{\"original\": \"Tasty\"}', 'allowed', $2, $2) RETURNING id", &[brand, owner]).await;
+        let generation = one(p, "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt, content_id) VALUES ($1, $2, 'alt_text', 'm', 'p', $3) RETURNING id", &[brand, owner, content]).await;
         per_brand.push((
             agency, template, workflow, content, victim, instance, claim, generation,
         ));
     }
-    let template_shared = one(p, "INSERT INTO content_templates (name, brand_ids, created_by) VALUES ('Shared', ARRAY[$1, $2], $3) RETURNING id", &[a, b, owner]).await;
-    let workflow_shared = one(p, "INSERT INTO workflows (name, brand_ids, created_by) VALUES ('Shared', ARRAY[$1, $2], $3) RETURNING id", &[a, b, owner]).await;
+    let template_shared = one(p, "INSERT INTO mixerai.content_templates (name, brand_ids, created_by) VALUES ('Shared', ARRAY[$1, $2], $3) RETURNING id", &[a, b, owner]).await;
+    let workflow_shared = one(p, "INSERT INTO mixerai.workflows (name, brand_ids, created_by) VALUES ('Shared', ARRAY[$1, $2], $3) RETURNING id", &[a, b, owner]).await;
     let (
         agency_a,
         template_a,
@@ -251,12 +251,12 @@ fn cases() -> Vec<Case> {
             insert: Needs::Platform,
             update: Needs::Admin,
             delete: Needs::Platform,
-            visible: "SELECT count(*) FROM brands WHERE id = $1",
+            visible: "SELECT count(*) FROM mixerai.brands WHERE id = $1",
             // Runs in a scope of a brand that does not exist yet: $1 is that new id.
-            insert_sql: "INSERT INTO brands (id, name, slug, country, language, created_by)
+            insert_sql: "INSERT INTO mixerai.brands (id, name, slug, country, language, created_by)
                          VALUES ($1, 'New', 'new', 'GB', 'en', $2)",
-            update_sql: "UPDATE brands SET description = 'edited' WHERE id = $1",
-            delete_sql: "DELETE FROM brands WHERE id = $1",
+            update_sql: "UPDATE mixerai.brands SET description = 'edited' WHERE id = $1",
+            delete_sql: "DELETE FROM mixerai.brands WHERE id = $1",
         },
         Case {
             table: "user_brand_roles",
@@ -264,10 +264,10 @@ fn cases() -> Vec<Case> {
             insert: Needs::Admin,
             update: Needs::Admin,
             delete: Needs::Admin,
-            visible: "SELECT count(*) FROM user_brand_roles WHERE brand_id = $1",
-            insert_sql: "INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($2, $1, 'viewer')",
-            update_sql: "UPDATE user_brand_roles SET role = 'editor' WHERE id = $3",
-            delete_sql: "DELETE FROM user_brand_roles WHERE id = $3",
+            visible: "SELECT count(*) FROM mixerai.user_brand_roles WHERE brand_id = $1",
+            insert_sql: "INSERT INTO mixerai.user_brand_roles (user_id, brand_id, role) VALUES ($2, $1, 'viewer')",
+            update_sql: "UPDATE mixerai.user_brand_roles SET role = 'editor' WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.user_brand_roles WHERE id = $3",
         },
         Case {
             table: "brand_vetting_agencies",
@@ -275,10 +275,10 @@ fn cases() -> Vec<Case> {
             insert: Needs::Admin,
             update: Needs::Admin,
             delete: Needs::Admin,
-            visible: "SELECT count(*) FROM brand_vetting_agencies WHERE brand_id = $1",
-            insert_sql: "INSERT INTO brand_vetting_agencies (brand_id, agency_name) VALUES ($1, 'Another')",
-            update_sql: "UPDATE brand_vetting_agencies SET priority = 5 WHERE id = $3",
-            delete_sql: "DELETE FROM brand_vetting_agencies WHERE id = $3",
+            visible: "SELECT count(*) FROM mixerai.brand_vetting_agencies WHERE brand_id = $1",
+            insert_sql: "INSERT INTO mixerai.brand_vetting_agencies (brand_id, agency_name) VALUES ($1, 'Another')",
+            update_sql: "UPDATE mixerai.brand_vetting_agencies SET priority = 5 WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.brand_vetting_agencies WHERE id = $3",
         },
         Case {
             table: "content",
@@ -286,11 +286,11 @@ fn cases() -> Vec<Case> {
             insert: Needs::Write,
             update: Needs::Write,
             delete: Needs::Write,
-            visible: "SELECT count(*) FROM content WHERE brand_id = $1",
-            insert_sql: "INSERT INTO content (brand_id, type, title, slug, created_by, updated_by)
+            visible: "SELECT count(*) FROM mixerai.content WHERE brand_id = $1",
+            insert_sql: "INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by)
                          VALUES ($1, 'article', 'New', 'new', $2, $2)",
-            update_sql: "UPDATE content SET title = 'edited' WHERE id = $3",
-            delete_sql: "DELETE FROM content WHERE id = $3",
+            update_sql: "UPDATE mixerai.content SET title = 'edited' WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.content WHERE id = $3",
         },
         Case {
             table: "workflow_instances",
@@ -298,11 +298,11 @@ fn cases() -> Vec<Case> {
             insert: Needs::Write,
             update: Needs::Write,
             delete: Needs::Write,
-            visible: "SELECT count(*) FROM workflow_instances WHERE brand_id = $1",
-            insert_sql: "INSERT INTO workflow_instances (workflow_id, content_id, brand_id, started_by, status, completed_at)
+            visible: "SELECT count(*) FROM mixerai.workflow_instances WHERE brand_id = $1",
+            insert_sql: "INSERT INTO mixerai.workflow_instances (workflow_id, content_id, brand_id, started_by, status, completed_at)
                          VALUES ($3, $4, $1, $2, 'completed', now())",
-            update_sql: "UPDATE workflow_instances SET context = '{\"edited\": true}' WHERE id = $3",
-            delete_sql: "DELETE FROM workflow_instances WHERE id = $3",
+            update_sql: "UPDATE mixerai.workflow_instances SET context = '{\"edited\": true}' WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.workflow_instances WHERE id = $3",
         },
         Case {
             table: "claims",
@@ -310,11 +310,11 @@ fn cases() -> Vec<Case> {
             insert: Needs::Admin,
             update: Needs::Admin,
             delete: Needs::Admin,
-            visible: "SELECT count(*) FROM claims WHERE brand_id = $1",
-            insert_sql: "INSERT INTO claims (brand_id, type, level, text, status, created_by, updated_by)
+            visible: "SELECT count(*) FROM mixerai.claims WHERE brand_id = $1",
+            insert_sql: "INSERT INTO mixerai.claims (brand_id, type, level, text, status, created_by, updated_by)
                          VALUES ($1, 'product', 'product', '{\"original\": \"New\"}', 'allowed', $2, $2)",
-            update_sql: "UPDATE claims SET notes = 'edited' WHERE id = $3",
-            delete_sql: "DELETE FROM claims WHERE id = $3",
+            update_sql: "UPDATE mixerai.claims SET notes = 'edited' WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.claims WHERE id = $3",
         },
         Case {
             table: "ai_generations",
@@ -322,10 +322,10 @@ fn cases() -> Vec<Case> {
             insert: Needs::Write,
             update: Needs::Write,
             delete: Needs::Admin,
-            visible: "SELECT count(*) FROM ai_generations WHERE brand_id = $1",
-            insert_sql: "INSERT INTO ai_generations (brand_id, user_id, type, model, prompt) VALUES ($1, $2, 'alt_text', 'm', 'p')",
-            update_sql: "UPDATE ai_generations SET metadata = '{\"edited\": true}' WHERE id = $3",
-            delete_sql: "DELETE FROM ai_generations WHERE id = $3",
+            visible: "SELECT count(*) FROM mixerai.ai_generations WHERE brand_id = $1",
+            insert_sql: "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt) VALUES ($1, $2, 'alt_text', 'm', 'p')",
+            update_sql: "UPDATE mixerai.ai_generations SET metadata = '{\"edited\": true}' WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.ai_generations WHERE id = $3",
         },
         Case {
             table: "events",
@@ -334,11 +334,11 @@ fn cases() -> Vec<Case> {
             update: Needs::Never,
             delete: Needs::Never,
             // Readers below admin do not see security events; see events_visible_to().
-            visible: "SELECT count(*) FROM events WHERE brand_id = $1",
-            insert_sql: "INSERT INTO events (aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+            visible: "SELECT count(*) FROM mixerai.events WHERE brand_id = $1",
+            insert_sql: "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
                          VALUES (gen_random_uuid(), 'note', 'noted', 1, '{}', $1)",
-            update_sql: "UPDATE events SET metadata = '{\"edited\": true}' WHERE brand_id = $1",
-            delete_sql: "DELETE FROM events WHERE brand_id = $1",
+            update_sql: "UPDATE mixerai.events SET metadata = '{\"edited\": true}' WHERE brand_id = $1",
+            delete_sql: "DELETE FROM mixerai.events WHERE brand_id = $1",
         },
         Case {
             table: "content_templates",
@@ -346,10 +346,10 @@ fn cases() -> Vec<Case> {
             insert: Needs::Write,
             update: Needs::Write,
             delete: Needs::Write,
-            visible: "SELECT count(*) FROM content_templates WHERE brand_ids @> ARRAY[$1]",
-            insert_sql: "INSERT INTO content_templates (name, brand_ids, created_by) VALUES ('New', ARRAY[$1], $2)",
-            update_sql: "UPDATE content_templates SET description = 'edited' WHERE id = $3",
-            delete_sql: "DELETE FROM content_templates WHERE id = $3",
+            visible: "SELECT count(*) FROM mixerai.content_templates WHERE brand_ids @> ARRAY[$1]",
+            insert_sql: "INSERT INTO mixerai.content_templates (name, brand_ids, created_by) VALUES ('New', ARRAY[$1], $2)",
+            update_sql: "UPDATE mixerai.content_templates SET description = 'edited' WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.content_templates WHERE id = $3",
         },
         Case {
             table: "content_templates (shared by two brands)",
@@ -357,10 +357,10 @@ fn cases() -> Vec<Case> {
             insert: Needs::Platform,
             update: Needs::Platform,
             delete: Needs::Platform,
-            visible: "SELECT count(*) FROM content_templates WHERE brand_ids @> ARRAY[$1]",
-            insert_sql: "INSERT INTO content_templates (name, brand_ids, created_by) VALUES ('New', ARRAY[$1, $4], $2)",
-            update_sql: "UPDATE content_templates SET description = 'edited' WHERE id = $3",
-            delete_sql: "DELETE FROM content_templates WHERE id = $3",
+            visible: "SELECT count(*) FROM mixerai.content_templates WHERE brand_ids @> ARRAY[$1]",
+            insert_sql: "INSERT INTO mixerai.content_templates (name, brand_ids, created_by) VALUES ('New', ARRAY[$1, $4], $2)",
+            update_sql: "UPDATE mixerai.content_templates SET description = 'edited' WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.content_templates WHERE id = $3",
         },
         Case {
             table: "workflows",
@@ -368,11 +368,11 @@ fn cases() -> Vec<Case> {
             insert: Needs::Admin,
             update: Needs::Admin,
             delete: Needs::Admin,
-            visible: "SELECT count(*) FROM workflows WHERE brand_ids @> ARRAY[$1]",
-            insert_sql: "INSERT INTO workflows (name, brand_ids, created_by) VALUES ('New', ARRAY[$1], $2)",
-            update_sql: "UPDATE workflows SET description = 'edited' WHERE id = $3",
+            visible: "SELECT count(*) FROM mixerai.workflows WHERE brand_ids @> ARRAY[$1]",
+            insert_sql: "INSERT INTO mixerai.workflows (name, brand_ids, created_by) VALUES ('New', ARRAY[$1], $2)",
+            update_sql: "UPDATE mixerai.workflows SET description = 'edited' WHERE id = $3",
             // The instance of brand A references it: a permitted delete hits the foreign key.
-            delete_sql: "DELETE FROM workflows WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.workflows WHERE id = $3",
         },
         Case {
             table: "workflows (shared by two brands)",
@@ -380,10 +380,10 @@ fn cases() -> Vec<Case> {
             insert: Needs::Platform,
             update: Needs::Platform,
             delete: Needs::Platform,
-            visible: "SELECT count(*) FROM workflows WHERE brand_ids @> ARRAY[$1]",
-            insert_sql: "INSERT INTO workflows (name, brand_ids, created_by) VALUES ('New', ARRAY[$1, $4], $2)",
-            update_sql: "UPDATE workflows SET description = 'edited' WHERE id = $3",
-            delete_sql: "DELETE FROM workflows WHERE id = $3",
+            visible: "SELECT count(*) FROM mixerai.workflows WHERE brand_ids @> ARRAY[$1]",
+            insert_sql: "INSERT INTO mixerai.workflows (name, brand_ids, created_by) VALUES ('New', ARRAY[$1, $4], $2)",
+            update_sql: "UPDATE mixerai.workflows SET description = 'edited' WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.workflows WHERE id = $3",
         },
     ]
 }
@@ -422,10 +422,12 @@ async fn run(conn: &mut PgConnection, sql: &'static str, binds: [Uuid; 4]) -> Ou
 
 async fn count(conn: &mut PgConnection, table: &str) -> u64 {
     let table = table.split(' ').next().unwrap();
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-        .fetch_one(conn)
-        .await
-        .unwrap();
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM mixerai.{table}"
+    )))
+    .fetch_one(conn)
+    .await
+    .unwrap();
     n as u64
 }
 
@@ -455,7 +457,7 @@ async fn every_role_sees_and_changes_exactly_what_its_policies_allow() {
             let seen = count(s.conn(), case.table).await;
             let expected = if case.read.allows(actor) {
                 if case.table == "events" && actor.level() < 3 {
-                    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events WHERE brand_id = $1 AND category <> 'security'")
+                    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM mixerai.events WHERE brand_id = $1 AND category <> 'security'")
                         .bind(f.a)
                         .fetch_one(p)
                         .await
@@ -547,7 +549,7 @@ async fn every_role_sees_and_changes_exactly_what_its_policies_allow() {
         failures.join("\n")
     );
     // Nothing above committed: every row of the fixture is still there.
-    let content: i64 = sqlx::query_scalar("SELECT count(*) FROM content")
+    let content: i64 = sqlx::query_scalar("SELECT count(*) FROM mixerai.content")
         .fetch_one(p)
         .await
         .unwrap();
@@ -578,12 +580,13 @@ async fn no_user_can_make_themselves_a_platform_admin() {
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     drop(scope);
-    let flag: Option<String> =
-        sqlx::query_scalar("SELECT metadata->>'is_platform_admin' FROM users WHERE id = $1")
-            .bind(editor)
-            .fetch_one(p)
-            .await
-            .unwrap();
+    let flag: Option<String> = sqlx::query_scalar(
+        "SELECT metadata->>'is_platform_admin' FROM mixerai.users WHERE id = $1",
+    )
+    .bind(editor)
+    .fetch_one(p)
+    .await
+    .unwrap();
     assert_eq!(flag.as_deref(), Some("false"));
 }
 
@@ -613,7 +616,7 @@ async fn no_editor_can_grant_themselves_a_role() {
         );
     }
     let role: String = sqlx::query_scalar(
-        "SELECT role FROM user_brand_roles WHERE user_id = $1 AND brand_id = $2",
+        "SELECT role FROM mixerai.user_brand_roles WHERE user_id = $1 AND brand_id = $2",
     )
     .bind(editor)
     .bind(f.a)
@@ -635,19 +638,19 @@ async fn no_admin_can_move_a_row_into_another_brand_or_grant_roles_there() {
         .unwrap();
     for (sql, what) in [
         (
-            "UPDATE content SET brand_id = $2 WHERE id = $1",
+            "UPDATE mixerai.content SET brand_id = $2 WHERE id = $1",
             "move content",
         ),
         (
-            "UPDATE claims SET brand_id = $2 WHERE brand_id = $3",
+            "UPDATE mixerai.claims SET brand_id = $2 WHERE brand_id = $3",
             "move claims",
         ),
         (
-            "UPDATE workflows SET brand_ids = ARRAY[$2] WHERE id = $4",
+            "UPDATE mixerai.workflows SET brand_ids = ARRAY[$2] WHERE id = $4",
             "reassign a workflow",
         ),
         (
-            "INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($5, $2, 'admin')",
+            "INSERT INTO mixerai.user_brand_roles (user_id, brand_id, role) VALUES ($5, $2, 'admin')",
             "grant in B",
         ),
     ] {
@@ -687,7 +690,7 @@ async fn the_application_role_never_reads_password_hashes_or_mfa_material() {
             .await
             .unwrap();
         let err = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {column} FROM users WHERE id = $1"
+            "SELECT {column} FROM mixerai.users WHERE id = $1"
         )))
         .bind(editor)
         .execute(scope.connection())
@@ -719,12 +722,12 @@ async fn members_see_their_brands_members_and_no_one_else() {
         .scope(UserId::from_uuid(viewer), BrandId::from_uuid(f.a))
         .await
         .unwrap();
-    let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM users ORDER BY id")
+    let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM mixerai.users ORDER BY id")
         .fetch_all(scope.connection())
         .await
         .unwrap();
     let expected: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT user_id FROM user_brand_roles WHERE brand_id = $1 ORDER BY user_id",
+        "SELECT user_id FROM mixerai.user_brand_roles WHERE brand_id = $1 ORDER BY user_id",
     )
     .bind(f.a)
     .fetch_all(p)
@@ -803,7 +806,7 @@ mod property {
     }
 
     async fn snapshot(p: &PgPool) -> Vec<(Uuid, Uuid, String)> {
-        sqlx::query_as("SELECT id, brand_id, title FROM content ORDER BY id")
+        sqlx::query_as("SELECT id, brand_id, title FROM mixerai.content ORDER BY id")
             .fetch_all(p)
             .await
             .unwrap()
@@ -816,7 +819,7 @@ mod property {
         let mut brands = Vec::new();
         for i in 0..brand_count {
             let b: Uuid = sqlx::query_scalar(
-                "INSERT INTO brands (name, slug, country, language, created_by) VALUES ($1, $1, 'GB', 'en', $2) RETURNING id",
+                "INSERT INTO mixerai.brands (name, slug, country, language, created_by) VALUES ($1, $1, 'GB', 'en', $2) RETURNING id",
             )
             .bind(format!("b{i}"))
             .bind(owner)
@@ -824,7 +827,7 @@ mod property {
             .await
             .unwrap();
             for j in 0..3 {
-                sqlx::query("INSERT INTO content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'a', 'seed', $2, $3, $3)")
+                sqlx::query("INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'a', 'seed', $2, $3, $3)")
                     .bind(b)
                     .bind(format!("seed-{j}"))
                     .bind(owner)
@@ -864,7 +867,7 @@ mod property {
                         _ => brands[b],
                     };
                     let rows: Vec<Uuid> = sqlx::query_scalar(
-                        "SELECT brand_id FROM content WHERE brand_id = $1 OR $1 IS NOT NULL",
+                        "SELECT brand_id FROM mixerai.content WHERE brand_id = $1 OR $1 IS NOT NULL",
                     )
                     .bind(target)
                     .fetch_all(scope.connection())
@@ -880,7 +883,7 @@ mod property {
                     );
                 }
                 Op::UpdateAll => {
-                    let r = sqlx::query("UPDATE content SET title = $1")
+                    let r = sqlx::query("UPDATE mixerai.content SET title = $1")
                         .bind(format!("op{n}"))
                         .execute(scope.connection())
                         .await
@@ -891,7 +894,7 @@ mod property {
                     );
                 }
                 Op::DeleteAll => {
-                    let r = sqlx::query("DELETE FROM content")
+                    let r = sqlx::query("DELETE FROM mixerai.content")
                         .execute(scope.connection())
                         .await
                         .unwrap();
@@ -902,7 +905,7 @@ mod property {
                 }
                 Op::InsertInto(o) => {
                     let target = brands[o % brand_count];
-                    let r = sqlx::query("INSERT INTO content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'a', 'ins', $2, $3, $3)")
+                    let r = sqlx::query("INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by) VALUES ($1, 'a', 'ins', $2, $3, $3)")
                         .bind(target)
                         .bind(format!("op-{n}"))
                         .bind(users[u])

@@ -45,7 +45,7 @@ async fn brand_with_members(db: &TestDatabase) -> (BrandId, User, User, User) {
     let brand = insert_brand(pool(db), "acme", a.id.as_uuid()).await;
     for u in [&a, &b] {
         sqlx::query(
-            "INSERT INTO user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'viewer')",
+            "INSERT INTO mixerai.user_brand_roles (user_id, brand_id, role) VALUES ($1, $2, 'viewer')",
         )
         .bind(u.id)
         .bind(brand)

@@ -216,7 +216,7 @@ async fn of_two_concurrent_defaults_for_one_brand_and_type_exactly_one_is_create
     let err = results.into_iter().find_map(Result::err).unwrap();
     assert!(is_conflict(&err, ONE_DEFAULT), "{err:?}");
     let defaults: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM workflows WHERE is_default AND is_active")
+        sqlx::query_scalar("SELECT count(*) FROM mixerai.workflows WHERE is_default AND is_active")
             .fetch_one(pool(&t.db))
             .await
             .unwrap();
