@@ -66,6 +66,12 @@
 //! ```
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+/// The sqlx this crate is built on, for the types its API names ([`sqlx::PgPool`],
+/// [`sqlx::PgConnection`], [`sqlx::Error`], [`sqlx::postgres::PgConnectOptions`]), so a host needs no
+/// sqlx of its own to name them, nor one whose version and features must match.
+pub use sqlx;
 
 pub mod ai;
 pub mod brands;
@@ -78,6 +84,7 @@ pub mod page;
 pub mod scope;
 pub mod templates;
 #[cfg(feature = "test-support")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-support")))]
 pub mod test_support;
 mod text_enum;
 pub mod types;

@@ -7,7 +7,7 @@
 //! # async fn demo() -> mixerai_data::Result<()> {
 //! use mixerai_data::test_support::TestServer;
 //!
-//! // Starts a throwaway cluster once per process (or uses $DATABASE_URL's server when set)...
+//! // Starts a throwaway cluster once per process (or uses $MIXERAI_TEST_DATABASE_URL's server)...
 //! let server = TestServer::global().await?;
 //! // ...and gives each test its own database, cloned from a migrated template in milliseconds.
 //! let test_db = server.database().await?;
@@ -15,12 +15,32 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Without `DATABASE_URL`, the server is started from the installed PostgreSQL server binaries (found
-//! through `MIXERAI_PG_BINDIR`, `pg_config --bindir`, `/usr/lib/postgresql/*/bin` or `PATH`), as the
-//! `postgres` OS user when running as root (initdb refuses root), on a free loopback port, with
-//! durability switched off for speed. A watchdog process stops it and deletes its files when the test
-//! process exits, however it exits. With `DATABASE_URL` set, that server is used instead and each test
-//! database is dropped when its [`TestDatabase`] is dropped.
+//! Without [`SERVER_URL_VAR`] (`MIXERAI_TEST_DATABASE_URL`), the server is started from the installed
+//! PostgreSQL server binaries (found through `MIXERAI_PG_BINDIR`, `pg_config --bindir`,
+//! `/usr/lib/postgresql/*/bin` or `PATH`), as the `postgres` OS user when running as root (initdb
+//! refuses root), on a free loopback port, with durability switched off for speed. A watchdog process
+//! stops it and deletes its files when the test process exits, however it exits. With the variable set,
+//! that server is used instead and each test database is dropped when its [`TestDatabase`] is dropped.
+//! The harness never reads `DATABASE_URL`: that is the host application's own setting, usually a
+//! non-superuser login the harness could not use.
+//!
+//! # A host's own migrations
+//! A host whose tests need its own tables too hands its migrator to [`TestServer::database_with`]: the
+//! template is then migrated by the crate and then by the host's migrator, once per migration set, and
+//! every test database is cloned from it, so the host's migrations do not run again for every test.
+//!
+//! ```no_run
+//! # async fn demo() -> mixerai_data::Result<()> {
+//! use mixerai_data::test_support::TestServer;
+//! use sqlx::migrate::Migrator;
+//!
+//! // The host's own migrations (sqlx's `migrate!` expands to paths under `::sqlx`, so a host that
+//! // uses it depends on sqlx itself, the same version the crate re-exports as `mixerai_data::sqlx`).
+//! static HOST_MIGRATIONS: Migrator = sqlx::migrate!("examples/host_migrations");
+//!
+//! let test_db = TestServer::global().await?.database_with(&HOST_MIGRATIONS).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Roles: the supported deployment, not the superuser
 //! Tests run as production does (see [`Database`]): the server's administrative (superuser) login only
@@ -34,11 +54,11 @@
 //! [`TestDatabase::admin_connect_options`].
 //!
 //! The owner role is cluster-wide and has a fixed name, because the template it owns outlives the test
-//! process on a `DATABASE_URL` server and is shared by every test process using that server. Its
+//! process on a server of [`SERVER_URL_VAR`] and is shared by every test process using that server. Its
 //! password is derived from the administrative login's password (a SHA-256 of it), so every process
-//! given the same `DATABASE_URL` computes the same one without storing it anywhere; when that URL has
-//! no password (trust or peer authentication, like the throwaway cluster), the owner has none either.
-//! Left behind on a `DATABASE_URL` server, on purpose: the role [`OWNER_ROLE`], `mixerai_app` and one
+//! given the same URL computes the same one without storing it anywhere; when that URL has no password
+//! (trust or peer authentication, like the throwaway cluster), the owner has none either.
+//! Left behind on such a server, on purpose: the role [`OWNER_ROLE`], `mixerai_app` and one
 //! template database per migration set (`mixerai_template_…`), all reused by the next run. To remove
 //! them: drop the `mixerai_template_%` databases, then the two roles.
 
@@ -48,8 +68,9 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
+use sqlx::migrate::{Migration, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
 use tokio::sync::OnceCell;
 
 use crate::db::{Database, MIGRATOR};
@@ -57,10 +78,16 @@ use crate::{Error, Result};
 
 /// The role that owns the template and every test database, migrates them, and logs in for every pool
 /// handed out: `LOGIN NOSUPERUSER BYPASSRLS`, granted `mixerai_app` `WITH ADMIN OPTION` (see the
-/// module docs). Made by the harness, once per server; kept on a `DATABASE_URL` server.
+/// module docs). Made by the harness, once per server; kept on a server of [`SERVER_URL_VAR`].
 pub const OWNER_ROLE: &str = "mixerai_test_owner";
 
-/// A PostgreSQL server to make test databases on: a throwaway cluster, or `$DATABASE_URL`'s server.
+/// The variable naming a server of one's own for the tests (`postgres://user:password@host:port/db`),
+/// instead of a throwaway cluster. Its login must be a superuser: the harness creates the roles
+/// `mixerai_app` and [`OWNER_ROLE`], and only a superuser may create a role with `BYPASSRLS`.
+pub const SERVER_URL_VAR: &str = "MIXERAI_TEST_DATABASE_URL";
+
+/// A PostgreSQL server to make test databases on: a throwaway cluster, or the server of
+/// [`SERVER_URL_VAR`].
 #[derive(Debug)]
 pub struct TestServer {
     admin: PgConnectOptions,
@@ -68,6 +95,8 @@ pub struct TestServer {
     owner_password: Option<String>,
     template: String,
     throwaway: bool,
+    /// Templates with host migrations on top, built by this process (by name).
+    host_templates: tokio::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 static GLOBAL: OnceCell<TestServer> = OnceCell::const_new();
@@ -82,10 +111,10 @@ impl TestServer {
         GLOBAL.get_or_try_init(Self::start).await
     }
 
-    /// Starts a server of its own: `$DATABASE_URL`'s when set, otherwise a throwaway cluster. Either way
-    /// makes sure the owner role ([`OWNER_ROLE`]) and the migrated template exist.
+    /// Starts a server of its own: [`SERVER_URL_VAR`]'s when set, otherwise a throwaway cluster. Either
+    /// way makes sure the owner role ([`OWNER_ROLE`]) and the migrated template exist.
     pub async fn start() -> Result<TestServer> {
-        let (admin, secret, throwaway) = match std::env::var("DATABASE_URL") {
+        let (admin, secret, throwaway) = match std::env::var(SERVER_URL_VAR) {
             Ok(url) if !url.is_empty() => {
                 // The password the admin login uses: the URL's, else PGPASSWORD, which sqlx falls
                 // back to.
@@ -94,7 +123,10 @@ impl TestServer {
                         .ok()
                         .filter(|password| !password.is_empty())
                 });
-                (PgConnectOptions::from_str(&url)?, secret, false)
+                let options = PgConnectOptions::from_str(&url).map_err(|e| {
+                    setup_error(format!("{SERVER_URL_VAR} is not a PostgreSQL URL: {e}"))
+                })?;
+                (options, secret, false)
             }
             _ => (start_cluster().map_err(setup_error)?, None, true),
         };
@@ -110,6 +142,7 @@ impl TestServer {
             owner_password,
             template,
             throwaway,
+            host_templates: Default::default(),
         };
         server.set_up().await?;
         Ok(server)
@@ -124,6 +157,26 @@ impl TestServer {
     /// A new database, migrated, that no other test shares, owned by [`OWNER_ROLE`].
     pub async fn database(&'static self) -> Result<TestDatabase> {
         self.new_database(Some(&self.template)).await
+    }
+
+    /// A new database with the crate's migrations and then the host's `migrations` applied, as
+    /// production applies them ([`Database::migrate`], then the host's migrator, both as
+    /// [`OWNER_ROLE`]). The migrated state is built once per migration set into a template of its
+    /// own and cloned for every call, so the host's migrations run once, not once per test.
+    pub async fn database_with(&'static self, migrations: &'static Migrator) -> Result<TestDatabase> {
+        let template = format!(
+            "{}_{:016x}",
+            self.template,
+            fingerprint(migrations.iter(), migrations.table_name.as_bytes())
+        );
+        {
+            let mut built = self.host_templates.lock().await;
+            if !built.contains(&template) {
+                self.build_template(&template, Some(migrations)).await?;
+                built.insert(template.clone());
+            }
+        }
+        self.new_database(Some(&template)).await
     }
 
     /// A new, empty database (no migrations applied) owned by [`OWNER_ROLE`], for testing migrations
@@ -162,13 +215,30 @@ impl TestServer {
     /// that concurrent test processes sharing a server neither race to create the role nor build the
     /// same template twice.
     async fn set_up(&self) -> Result<()> {
-        let mut admin = self.admin.connect().await?;
+        let mut admin = self.admin.connect().await.map_err(|e| {
+            setup_error(format!(
+                "cannot connect to the test server{}: {e}",
+                if self.throwaway { "" } else { " of MIXERAI_TEST_DATABASE_URL" }
+            ))
+        })?;
+        let (login, superuser): (String, bool) =
+            sqlx::query_as("SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user")
+                .fetch_one(&mut admin)
+                .await?;
+        if !superuser {
+            return Err(setup_error(format!(
+                "{SERVER_URL_VAR} logs in as \"{login}\", which is not a superuser: the test harness \
+                 creates the roles mixerai_app and {OWNER_ROLE} (BYPASSRLS, which only a superuser may \
+                 grant) and a database per test. Point {SERVER_URL_VAR} at a superuser login of a \
+                 server for tests, or unset it to let the harness start a throwaway server"
+            )));
+        }
         sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
             .bind(SETUP_LOCK)
             .execute(&mut admin)
             .await?;
         // Roles are cluster-wide: a migration, another tool or an older run may have created either
-        // role, possibly at this very moment, so creation tolerates "exists" (as 0013 does). The ALTER
+        // role, possibly at this very moment, so creation tolerates "exists" (as 0001 does). The ALTER
         // then gives the owner exactly the documented attributes (and this run's password) whatever
         // it had. The password is hex, safe to splice in; utility statements take no parameters.
         let password = match &self.owner_password {
@@ -201,48 +271,78 @@ impl TestServer {
                  END IF;
              END $$;"
         );
-        sqlx::raw_sql(AssertSqlSafe(roles))
-            .execute(&mut admin)
-            .await?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(&self.template)
-                .fetch_one(&mut admin)
-                .await?;
-        if !exists {
-            // Built under a temporary name and renamed when complete, so a run that dies half-way
-            // never leaves a half-migrated template behind.
-            let building = format!("{}_building_{}", self.template, std::process::id());
-            // Separate statements: a multi-statement string runs as one transaction, which DROP/CREATE
-            // DATABASE refuse.
-            for sql in [
-                format!("DROP DATABASE IF EXISTS \"{building}\""),
-                format!("CREATE DATABASE \"{building}\" OWNER \"{OWNER_ROLE}\""),
-            ] {
-                sqlx::raw_sql(AssertSqlSafe(sql))
-                    .execute(&mut admin)
-                    .await?;
-            }
-            // Migrated as production migrates: by the owner, through `migrate()` and its role check.
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(self.owner.clone().database(&building))
-                .await?;
-            let migrated = Database::from_pool(pool.clone()).migrate().await;
-            pool.close().await;
-            migrated?;
-            sqlx::raw_sql(AssertSqlSafe(format!(
-                "ALTER DATABASE \"{building}\" RENAME TO \"{}\"",
-                self.template
-            )))
-            .execute(&mut admin)
-            .await?;
-        }
+        let roles_made = sqlx::raw_sql(AssertSqlSafe(roles)).execute(&mut admin).await;
         sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
             .bind(SETUP_LOCK)
             .execute(&mut admin)
             .await?;
         admin.close().await?;
+        roles_made?;
+        self.build_template(&self.template, None).await
+    }
+
+    /// Makes the template `name`, unless it exists: the crate's migrations, then `host`'s, applied as
+    /// production applies them. Holds [`SETUP_LOCK`] so that concurrent test processes sharing a
+    /// server never build the same template twice.
+    async fn build_template(&self, name: &str, host: Option<&'static Migrator>) -> Result<()> {
+        let mut admin = self.admin.connect().await?;
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind(SETUP_LOCK)
+            .execute(&mut admin)
+            .await?;
+        let built = self.build_template_locked(&mut admin, name, host).await;
+        sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind(SETUP_LOCK)
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        built
+    }
+
+    async fn build_template_locked(
+        &self,
+        admin: &mut PgConnection,
+        name: &str,
+        host: Option<&'static Migrator>,
+    ) -> Result<()> {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(name)
+                .fetch_one(&mut *admin)
+                .await?;
+        if exists {
+            return Ok(());
+        }
+        // Built under a temporary name and renamed when complete, so a run that dies half-way never
+        // leaves a half-migrated template behind.
+        let building = format!("{name}_b{}", std::process::id());
+        // Separate statements: a multi-statement string runs as one transaction, which DROP/CREATE
+        // DATABASE refuse.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS \"{building}\""),
+            format!("CREATE DATABASE \"{building}\" OWNER \"{OWNER_ROLE}\""),
+        ] {
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut *admin)
+                .await?;
+        }
+        // Migrated as production migrates: by the owner, through `migrate()` and its role check, then
+        // the host's migrator.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(self.owner.clone().database(&building))
+            .await?;
+        let mut migrated = Database::from_pool(pool.clone()).migrate().await;
+        if let (Ok(()), Some(host)) = (&migrated, host) {
+            migrated = host.run(&pool).await.map_err(Error::from);
+        }
+        pool.close().await;
+        migrated?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+        )))
+        .execute(&mut *admin)
+        .await?;
         Ok(())
     }
 }
@@ -262,7 +362,7 @@ pub async fn database_from_env_or_throwaway() -> Result<(Database, Option<TestDa
 }
 
 /// One test's own database, owned by [`OWNER_ROLE`]. Dropping it drops the database on a shared
-/// (`DATABASE_URL`) server; a throwaway server is deleted whole when the process exits.
+/// server ([`SERVER_URL_VAR`]); a throwaway server is deleted whole when the process exits.
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
@@ -342,19 +442,24 @@ impl Drop for TestDatabase {
 /// builds never serves a template made from another migration set, nor one an older harness built as
 /// the superuser.
 fn migrations_fingerprint() -> u64 {
-    // FNV-1a: stable across Rust versions, unlike std's DefaultHasher.
+    fingerprint(MIGRATOR.iter(), OWNER_ROLE.as_bytes())
+}
+
+/// FNV-1a over each migration's version and checksum, then `extra`: stable across Rust versions,
+/// unlike std's DefaultHasher.
+fn fingerprint<'m>(migrations: impl Iterator<Item = &'m Migration>, extra: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut add = |byte: u8| {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     };
-    for m in MIGRATOR.iter() {
+    for m in migrations {
         for byte in m.version.to_be_bytes().iter().chain(m.checksum.iter()) {
             add(*byte);
         }
     }
-    for byte in OWNER_ROLE.bytes() {
-        add(byte);
+    for byte in extra {
+        add(*byte);
     }
     hash
 }
@@ -386,7 +491,7 @@ fn setup_error(message: String) -> Error {
 
 const INSTALL_HINT: &str = "install the PostgreSQL server (14 or newer; Debian/Ubuntu: `apt-get install postgresql`), \
      or set MIXERAI_PG_BINDIR to the directory holding initdb and pg_ctl, \
-     or set DATABASE_URL to a server you run";
+     or set MIXERAI_TEST_DATABASE_URL to a superuser login of a server you run";
 
 /// Starts a throwaway cluster and returns the superuser's connection options.
 fn start_cluster() -> std::result::Result<PgConnectOptions, String> {

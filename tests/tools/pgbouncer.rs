@@ -15,7 +15,7 @@ use mixerai_data::test_support::TestDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::process::{Child, Command};
 
-use crate::pooling::{TASKS, run_pooling_scenario, seed_tenants};
+use crate::scenario::{TASKS, run_pooling_scenario, seed_tenants};
 use crate::support::{fresh_db, pool};
 
 /// PgBouncer's server-side pool size per database/user pair.
