@@ -114,22 +114,31 @@ impl TestServer {
     /// Starts a server of its own: [`SERVER_URL_VAR`]'s when set, otherwise a throwaway cluster. Either
     /// way makes sure the owner role ([`OWNER_ROLE`]) and the migrated template exist.
     pub async fn start() -> Result<TestServer> {
-        let (admin, secret, throwaway) = match std::env::var(SERVER_URL_VAR) {
-            Ok(url) if !url.is_empty() => {
-                // The password the admin login uses: the URL's, else PGPASSWORD, which sqlx falls
-                // back to.
-                let secret = url_password(&url).or_else(|| {
-                    std::env::var("PGPASSWORD")
-                        .ok()
-                        .filter(|password| !password.is_empty())
-                });
-                let options = PgConnectOptions::from_str(&url).map_err(|e| {
-                    setup_error(format!("{SERVER_URL_VAR} is not a PostgreSQL URL: {e}"))
-                })?;
-                (options, secret, false)
-            }
-            _ => (start_cluster().map_err(setup_error)?, None, true),
-        };
+        match std::env::var(SERVER_URL_VAR) {
+            Ok(url) if !url.is_empty() => Self::at(&url).await,
+            _ => Self::prepare(start_cluster().map_err(setup_error)?, None, true).await,
+        }
+    }
+
+    /// Uses the server at `url` (as [`SERVER_URL_VAR`] would), whose login must be a superuser; makes
+    /// sure the owner role and the migrated template exist there.
+    pub async fn at(url: &str) -> Result<TestServer> {
+        // The password the admin login uses: the URL's, else PGPASSWORD, which sqlx falls back to.
+        let secret = url_password(url).or_else(|| {
+            std::env::var("PGPASSWORD")
+                .ok()
+                .filter(|password| !password.is_empty())
+        });
+        let admin = PgConnectOptions::from_str(url)
+            .map_err(|e| setup_error(format!("{SERVER_URL_VAR} is not a PostgreSQL URL: {e}")))?;
+        Self::prepare(admin, secret, false).await
+    }
+
+    async fn prepare(
+        admin: PgConnectOptions,
+        secret: Option<String>,
+        throwaway: bool,
+    ) -> Result<TestServer> {
         let owner_password = secret.as_deref().map(owner_password);
         let mut owner = admin.clone().username(OWNER_ROLE);
         if let Some(password) = &owner_password {
@@ -163,7 +172,10 @@ impl TestServer {
     /// production applies them ([`Database::migrate`], then the host's migrator, both as
     /// [`OWNER_ROLE`]). The migrated state is built once per migration set into a template of its
     /// own and cloned for every call, so the host's migrations run once, not once per test.
-    pub async fn database_with(&'static self, migrations: &'static Migrator) -> Result<TestDatabase> {
+    pub async fn database_with(
+        &'static self,
+        migrations: &'static Migrator,
+    ) -> Result<TestDatabase> {
         let template = format!(
             "{}_{:016x}",
             self.template,
@@ -218,13 +230,18 @@ impl TestServer {
         let mut admin = self.admin.connect().await.map_err(|e| {
             setup_error(format!(
                 "cannot connect to the test server{}: {e}",
-                if self.throwaway { "" } else { " of MIXERAI_TEST_DATABASE_URL" }
+                if self.throwaway {
+                    ""
+                } else {
+                    " of MIXERAI_TEST_DATABASE_URL"
+                }
             ))
         })?;
-        let (login, superuser): (String, bool) =
-            sqlx::query_as("SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user")
-                .fetch_one(&mut admin)
-                .await?;
+        let (login, superuser): (String, bool) = sqlx::query_as(
+            "SELECT current_user::text, rolsuper FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&mut admin)
+        .await?;
         if !superuser {
             return Err(setup_error(format!(
                 "{SERVER_URL_VAR} logs in as \"{login}\", which is not a superuser: the test harness \
@@ -271,7 +288,9 @@ impl TestServer {
                  END IF;
              END $$;"
         );
-        let roles_made = sqlx::raw_sql(AssertSqlSafe(roles)).execute(&mut admin).await;
+        let roles_made = sqlx::raw_sql(AssertSqlSafe(roles))
+            .execute(&mut admin)
+            .await;
         sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
             .bind(SETUP_LOCK)
             .execute(&mut admin)

@@ -7,6 +7,7 @@ mod brands;
 mod claims;
 mod content;
 mod crypto;
+mod embedding;
 mod errata;
 mod errors;
 mod migrations;
