@@ -110,13 +110,29 @@ CREATE FUNCTION mixerai.app_can_admin() RETURNS boolean
     SET search_path = ''
     AS $$ SELECT mixerai.app_current_role() = 'admin' IS TRUE $$;
 
--- Keeps updated_at honest whoever writes the row; applied to each table with one line.
-CREATE FUNCTION mixerai.set_updated_at() RETURNS trigger
+-- The optimistic-concurrency token of every aggregate, kept by the database whoever writes the row: each
+-- update makes version one more than the row had, whatever the statement said, so a writer that read
+-- version n and updates WHERE version = n can never overwrite a change it did not see, and raw SQL
+-- cannot forge or skip a version. stamp_update also keeps updated_at honest. Applied to each table with
+-- one line (BEFORE UPDATE, or BEFORE UPDATE OF the columns whose change is a new version).
+CREATE FUNCTION mixerai.stamp_update() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = ''
     AS $$
 BEGIN
+    NEW.version := OLD.version + 1;
     NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+-- The same for tables without updated_at.
+CREATE FUNCTION mixerai.bump_version() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = ''
+    AS $$
+BEGIN
+    NEW.version := OLD.version + 1;
     RETURN NEW;
 END
 $$;

@@ -36,6 +36,9 @@ CREATE TABLE mixerai.users (
     mfa_backup_codes TEXT[],
 
     metadata JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    -- The optimistic-concurrency token (0001 stamp_update): counts changes of the account (profile,
+    -- address, metadata, deletion), not sign-ins, so signing in never makes an open profile edit stale.
+    version INTEGER NOT NULL DEFAULT 1 CONSTRAINT users_version_check CHECK (version >= 1),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     deleted_at TIMESTAMPTZ,
@@ -47,21 +50,25 @@ CREATE INDEX idx_users_last_login ON mixerai.users (last_login_at DESC) WHERE de
 -- The keyset-paginated list of users, newest first.
 CREATE INDEX idx_users_created ON mixerai.users (created_at DESC, id DESC) WHERE deleted_at IS NULL;
 
-CREATE TRIGGER users_updated_at BEFORE UPDATE ON mixerai.users
-    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
+CREATE TRIGGER users_stamp_update
+    BEFORE UPDATE OF email, first_name, last_name, avatar_url, phone, timezone, language, metadata, deleted_at
+    ON mixerai.users FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
 
 -- Account changes are security events; the password hash and MFA material never enter the trail.
 CREATE TRIGGER users_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.users
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('', 'security', 'password_hash', 'mfa_secret', 'mfa_backup_codes');
 
--- Never the password hash or MFA material; a user edits their own profile, nothing else (the
--- platform-admin flag lives in metadata, which only a system scope writes). Who may read which rows is
--- in 0005, beside the memberships it depends on.
+-- Never the password hash or MFA material. A user reads their own account and edits their own profile,
+-- nothing else (the platform-admin flag lives in metadata, which only a system scope writes); a
+-- soft-deleted user is read-only. What members see of each other is the view user_profiles (0005).
 GRANT SELECT (id, email, email_normalized, first_name, last_name, avatar_url, phone, timezone, language,
     email_verified, email_verified_at, last_login_at, login_count, failed_login_attempts, locked_until,
     mfa_enabled, metadata, created_at, updated_at, deleted_at) ON mixerai.users TO mixerai_app;
 GRANT UPDATE (first_name, last_name, avatar_url, phone, timezone, language) ON mixerai.users TO mixerai_app;
 
 ALTER TABLE mixerai.users ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY users_read_self ON mixerai.users FOR SELECT TO mixerai_app
+    USING (id = (SELECT mixerai.app_current_user_id()));
 CREATE POLICY users_update_self ON mixerai.users FOR UPDATE TO mixerai_app
-    USING (id = (SELECT mixerai.app_current_user_id())) WITH CHECK (id = (SELECT mixerai.app_current_user_id()));
+    USING (id = (SELECT mixerai.app_current_user_id()) AND deleted_at IS NULL)
+    WITH CHECK (id = (SELECT mixerai.app_current_user_id()) AND deleted_at IS NULL);

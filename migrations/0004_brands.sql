@@ -37,6 +37,8 @@ CREATE TABLE mixerai.brands (
     master_claim_brand_ids UUID[] NOT NULL DEFAULT '{}',
 
     metadata JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    -- The optimistic-concurrency token (0001 stamp_update).
+    version INTEGER NOT NULL DEFAULT 1 CONSTRAINT brands_version_check CHECK (version >= 1),
     created_by UUID NOT NULL REFERENCES mixerai.users (id),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -51,8 +53,8 @@ CREATE INDEX idx_brands_created ON mixerai.brands (created_at DESC, id DESC) WHE
 CREATE INDEX idx_brands_parent_created ON mixerai.brands (parent_brand_id, created_at DESC, id DESC)
     WHERE deleted_at IS NULL;
 
-CREATE TRIGGER brands_updated_at BEFORE UPDATE ON mixerai.brands
-    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
+CREATE TRIGGER brands_stamp_update BEFORE UPDATE ON mixerai.brands
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
 
 -- A CHECK cannot see other rows, so cycles in the hierarchy are refused by a trigger. The advisory lock
 -- serialises hierarchy changes: two concurrent re-parentings could otherwise each pass the check and
@@ -133,11 +135,15 @@ CREATE TABLE mixerai.brand_vetting_agencies (
     priority INTEGER NOT NULL DEFAULT 0,
     is_active BOOLEAN NOT NULL DEFAULT true,
     metadata JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
+    version INTEGER NOT NULL DEFAULT 1 CONSTRAINT brand_vetting_agencies_version_check CHECK (version >= 1),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT brand_vetting_agencies_name_key UNIQUE (brand_id, agency_name)
 );
 
 CREATE INDEX idx_brand_vetting_agencies_brand ON mixerai.brand_vetting_agencies (brand_id, priority);
+
+CREATE TRIGGER brand_vetting_agencies_bump_version BEFORE UPDATE ON mixerai.brand_vetting_agencies
+    FOR EACH ROW EXECUTE FUNCTION mixerai.bump_version();
 
 CREATE TRIGGER brands_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.brands
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('id', 'audit');

@@ -17,6 +17,9 @@ CREATE TABLE mixerai.user_brand_roles (
     assigned_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     -- Temporary access: a role whose expires_at has passed grants nothing.
     expires_at TIMESTAMPTZ,
+    -- The optimistic-concurrency token of changes to the grant (0001 bump_version); access tracking
+    -- does not count as one.
+    version INTEGER NOT NULL DEFAULT 1 CONSTRAINT user_brand_roles_version_check CHECK (version >= 1),
 
     CONSTRAINT user_brand_roles_user_brand_key UNIQUE (user_id, brand_id)
 );
@@ -26,6 +29,10 @@ CREATE INDEX idx_user_brand_roles_brand ON mixerai.user_brand_roles (brand_id, r
 -- Members of a brand, newest grant first; a user's memberships, newest first (keyset pages).
 CREATE INDEX idx_user_brand_roles_brand_assigned ON mixerai.user_brand_roles (brand_id, assigned_at DESC, id DESC);
 CREATE INDEX idx_user_brand_roles_user_assigned ON mixerai.user_brand_roles (user_id, assigned_at DESC, id DESC);
+
+CREATE TRIGGER user_brand_roles_bump_version
+    BEFORE UPDATE OF role, permissions, restrictions, expires_at, assigned_by, assigned_at
+    ON mixerai.user_brand_roles FOR EACH ROW EXECUTE FUNCTION mixerai.bump_version();
 
 -- Permission changes are security events (spec 5.1 "Audit required").
 CREATE TRIGGER user_brand_roles_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.user_brand_roles
@@ -57,8 +64,19 @@ CREATE POLICY user_brand_roles_update ON mixerai.user_brand_roles FOR UPDATE TO 
 CREATE POLICY user_brand_roles_delete ON mixerai.user_brand_roles FOR DELETE TO mixerai_app
     USING ((SELECT mixerai.app_can_admin()));
 
--- Users (0003): a tenant scope sees its own user and the members of its brand.
-CREATE POLICY users_read ON mixerai.users FOR SELECT TO mixerai_app USING (
-    id = (SELECT mixerai.app_current_user_id())
-    OR ((SELECT mixerai.app_can_read()) AND id IN (SELECT r.user_id FROM mixerai.user_brand_roles r
-                                                   WHERE r.brand_id = (SELECT mixerai.app_current_brand_id()))));
+-- What a tenant scope sees of other people: the public profile (name, avatar, address) of the acting
+-- user and of everyone who holds or held a role in the scope's brand, and nothing more: no phone,
+-- metadata or sign-in state, which only the account's owner (users_read_self, 0003) and system scopes
+-- read. A view, so a grant of a role to any user id reveals no more than a name. It reads users with
+-- its owner's rights (the owner bypasses row-level security), so its WHERE clause is the whole rule;
+-- security_barrier keeps a caller's own conditions from being evaluated before it. Soft-deleted users
+-- are left out.
+CREATE VIEW mixerai.user_profiles WITH (security_barrier) AS
+SELECT u.id, u.email, u.first_name, u.last_name, u.avatar_url
+FROM mixerai.users u
+WHERE u.deleted_at IS NULL
+  AND (u.id = (SELECT mixerai.app_current_user_id())
+       OR ((SELECT mixerai.app_can_read())
+           AND EXISTS (SELECT 1 FROM mixerai.user_brand_roles r
+                       WHERE r.user_id = u.id AND r.brand_id = (SELECT mixerai.app_current_brand_id()))));
+GRANT SELECT ON mixerai.user_profiles TO mixerai_app;

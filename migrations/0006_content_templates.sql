@@ -42,8 +42,8 @@ CREATE INDEX idx_content_templates_brands ON mixerai.content_templates USING gin
 -- walking the creation order and filtering is the cheap plan, and it never sorts.
 CREATE INDEX idx_content_templates_created ON mixerai.content_templates (created_at DESC, id DESC);
 
-CREATE TRIGGER content_templates_updated_at BEFORE UPDATE ON mixerai.content_templates
-    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
+CREATE TRIGGER content_templates_stamp_update BEFORE UPDATE ON mixerai.content_templates
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
 
 CREATE TRIGGER content_templates_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.content_templates
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('', 'audit');

@@ -35,8 +35,8 @@ CREATE INDEX idx_workflows_default ON mixerai.workflows (is_default) WHERE is_ac
 -- The keyset-paginated list; see idx_content_templates_created for why creation order alone.
 CREATE INDEX idx_workflows_created ON mixerai.workflows (created_at DESC, id DESC);
 
-CREATE TRIGGER workflows_updated_at BEFORE UPDATE ON mixerai.workflows
-    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
+CREATE TRIGGER workflows_stamp_update BEFORE UPDATE ON mixerai.workflows
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
 
 CREATE TRIGGER workflows_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.workflows
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('', 'audit');

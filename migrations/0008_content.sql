@@ -89,8 +89,8 @@ CREATE INDEX idx_content_tags ON mixerai.content USING gin (tags);
 CREATE INDEX idx_content_categories ON mixerai.content USING gin (categories);
 CREATE INDEX idx_content_fields ON mixerai.content USING gin (fields jsonb_path_ops);
 
-CREATE TRIGGER content_updated_at BEFORE UPDATE ON mixerai.content
-    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
+CREATE TRIGGER content_stamp_update BEFORE UPDATE ON mixerai.content
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
 
 -- search_vector is derived from title, body and fields: left out of the trail.
 CREATE TRIGGER content_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.content

@@ -46,8 +46,8 @@ CREATE INDEX idx_claims_countries ON mixerai.claims USING gin (countries);
 -- claims, and a page stops after limit + 1 matches): no sort, no OFFSET.
 CREATE INDEX idx_claims_brand_created ON mixerai.claims (brand_id, created_at DESC, id DESC) WHERE deleted_at IS NULL;
 
-CREATE TRIGGER claims_updated_at BEFORE UPDATE ON mixerai.claims
-    FOR EACH ROW EXECUTE FUNCTION mixerai.set_updated_at();
+CREATE TRIGGER claims_stamp_update BEFORE UPDATE ON mixerai.claims
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
 
 CREATE TRIGGER claims_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.claims
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'audit');

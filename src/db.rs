@@ -213,7 +213,7 @@ async fn check_owner_role(conn: &mut sqlx::PgConnection) -> Result<()> {
     .fetch_one(&mut *conn)
     .await?;
     if !(superuser || bypassrls) {
-        return Err(Error::Forbidden {
+        return Err(Error::Misconfigured {
             reason: format!(
                 "role \"{role}\" may not migrate: it can neither bypass row-level security nor is \
                  it a superuser. The role that owns the schema and opens system scopes needs \
@@ -222,7 +222,7 @@ async fn check_owner_role(conn: &mut sqlx::PgConnection) -> Result<()> {
         });
     }
     if !can_grant_app && !role_grant_applied(conn).await? {
-        return Err(Error::Forbidden {
+        return Err(Error::Misconfigured {
             reason: format!(
                 "role \"{role}\" may not migrate: it cannot grant itself {APP_ROLE}. As a \
                  superuser, create {APP_ROLE} if missing and run GRANT {APP_ROLE} TO \"{role}\" \

@@ -1,34 +1,73 @@
 //! The crate's one error type, and the validation report builders return.
 //!
 //! Database errors are mapped once, here, by SQLSTATE and constraint name, so a caller matches on
-//! [`Error`] variants and never parses a message string.
+//! [`Error`] variants and never parses a message string. Every mapped variant keeps the database error
+//! it came from as its [`source`](std::error::Error::source); no variant prints its source in its own
+//! message, so an error chain prints each cause once.
+//!
+//! # Which refusal is which
+//! | variant | what happened | what a caller does |
+//! |---|---|---|
+//! | [`Error::Invalid`] | input refused, by a builder or by a CHECK / NOT NULL constraint, every problem with its field | fix the input |
+//! | [`Error::Conflict`] | a unique key is taken (a slug, an address, the one default workflow) | choose another value |
+//! | [`Error::Stale`] | the row changed since the caller read it (its `version` moved on) | re-read, then decide |
+//! | [`Error::InvalidReference`] | a referenced row does not exist, or is not the scope's to reference | fix the reference |
+//! | [`Error::NotFound`] | no such row, or not visible in this scope | nothing to act on |
+//! | [`Error::Forbidden`] | the acting user may not do this | ask someone who may |
+//! | [`Error::Misconfigured`] | the deployment is wrong (the connecting role, missing grants) | fix the set-up |
+//! | [`Error::Retryable`] | a race lost to another transaction, rolled back | run the whole scope again |
 
 use std::borrow::Cow;
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
 
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Input was refused before or by the database: every problem found, each with its field path
-    /// and reason. A database CHECK constraint that fires (SQLSTATE 23514) is reported here too, with
-    /// the constraint's name as the field. Nothing was written.
+    /// and reason. A CHECK or NOT NULL constraint that fires is reported here too, under the field it
+    /// guards. Nothing was written.
     #[error("invalid input: {0}")]
-    Invalid(#[from] ValidationErrors),
+    Invalid(ValidationErrors),
 
-    /// A unique key is already taken (SQLSTATE 23505), or an optimistic-concurrency check found the
-    /// row changed since it was read. `constraint` names the constraint or check that refused it.
-    #[error("conflict on {constraint}")]
+    /// A unique key is already taken (SQLSTATE 23505). Nothing was written.
+    #[error("conflict: {} is already taken", field.as_deref().unwrap_or(constraint))]
     Conflict {
-        /// The unique constraint or index (e.g. `users_email_normalized_key`), or the stale check.
+        /// The unique constraint or index, e.g. `content_brand_slug_key`.
         constraint: String,
+        /// The input field it guards, e.g. `slug`, when the crate knows it.
+        field: Option<String>,
+        /// The database's error.
+        #[source]
+        source: Option<sqlx::Error>,
     },
 
-    /// A referenced row does not exist (SQLSTATE 23503): e.g. a brand id that names no brand.
-    #[error("reference {constraint} points at a row that does not exist")]
+    /// The row changed since the caller read it: the write named `expected` as the version it was
+    /// based on, and the row is at `actual` now. Nothing was written. Re-read the row, then decide
+    /// whether to apply the change again.
+    #[error("{entity} changed since it was read (expected version {expected}, now {actual})")]
+    Stale {
+        /// What was written, e.g. `"content"`.
+        entity: &'static str,
+        /// The version the write was based on.
+        expected: i32,
+        /// The version the row is at.
+        actual: i32,
+    },
+
+    /// A referenced row does not exist, or is not one the scope may reference (SQLSTATE 23503): a
+    /// brand id that names no brand, another brand's template. Nothing was written.
+    #[error("invalid reference: {} names no row this may reference", field.as_deref().unwrap_or(constraint))]
     InvalidReference {
-        /// The foreign key that refused the write.
+        /// The foreign key (or the check standing in for one) that refused the write.
         constraint: String,
+        /// The input field holding the reference, e.g. `template_id`, when the crate knows it.
+        field: Option<String>,
+        /// The database's error.
+        #[source]
+        source: Option<sqlx::Error>,
     },
 
     /// The row does not exist, or is not visible in the current scope. Row-level security makes
@@ -39,11 +78,22 @@ pub enum Error {
         entity: &'static str,
     },
 
-    /// The acting user may not do this (SQLSTATE 42501, including writes refused by row-level
-    /// security).
+    /// The acting user may not do this: their role in the scope's brand does not allow it, or the
+    /// row is outside what they may write. Nothing was written.
     #[error("forbidden: {reason}")]
     Forbidden {
-        /// What was refused, without any row data.
+        /// What was refused, in the crate's words, without any row data.
+        reason: Cow<'static, str>,
+        /// The database's error, when the database refused it.
+        #[source]
+        source: Option<sqlx::Error>,
+    },
+
+    /// The deployment is set up wrong: the role the pool connects as cannot do what the crate needs
+    /// (see [`Database`](crate::Database)). Not about any user; nothing was applied.
+    #[error("misconfigured: {reason}")]
+    Misconfigured {
+        /// What is wrong and how to fix it.
         reason: String,
     },
 
@@ -53,6 +103,9 @@ pub enum Error {
     Retryable {
         /// `40001` or `40P01`.
         sqlstate: &'static str,
+        /// The database's error.
+        #[source]
+        source: sqlx::Error,
     },
 
     /// The user has no second factor to read: MFA is not enabled.
@@ -74,8 +127,8 @@ pub enum Error {
 
     /// The migration history cannot be reconciled with this build (a migration applied that this build
     /// does not know, or one whose checksum changed), or the history could not be read.
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot migrate")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
 
     /// Encrypting or decrypting a secret, loading keys, or hashing a password failed. Never carries
     /// plaintext or key material; see [`CryptoError`](crate::crypto::CryptoError).
@@ -83,7 +136,7 @@ pub enum Error {
     Crypto(#[from] crate::crypto::CryptoError),
 
     /// Any other database or connection error.
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[source] sqlx::Error),
 }
 
@@ -103,6 +156,26 @@ impl Error {
             _ => None,
         }
     }
+
+    /// A refusal of the acting user, in the crate's words.
+    pub(crate) fn forbidden(reason: impl Into<Cow<'static, str>>) -> Self {
+        Error::Forbidden {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+}
+
+impl From<ValidationErrors> for Error {
+    fn from(errors: ValidationErrors) -> Self {
+        Error::Invalid(errors)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        Error::Migrate(err)
+    }
 }
 
 impl From<sqlx::Error> for Error {
@@ -110,32 +183,120 @@ impl From<sqlx::Error> for Error {
         let sqlx::Error::Database(db) = &err else {
             return Error::Database(err);
         };
-        let constraint = || db.constraint().unwrap_or("unknown").to_owned();
-        match db.code().as_deref() {
+        let code = db.code().map(|c| c.into_owned());
+        let table = db.table().map(str::to_owned);
+        let constraint = db.constraint().unwrap_or("unknown").to_owned();
+        match code.as_deref() {
             Some("23505") => Error::Conflict {
-                constraint: constraint(),
+                field: constraint_field(table.as_deref(), &constraint, "_key"),
+                constraint,
+                source: Some(err),
             },
             Some("23503") => Error::InvalidReference {
-                constraint: constraint(),
+                field: constraint_field(table.as_deref(), &constraint, "_fkey"),
+                constraint,
+                source: Some(err),
             },
-            Some("23514") => Error::Invalid(ValidationErrors::single(
-                constraint(),
-                "violates a check constraint",
-            )),
-            // 42501 is insufficient_privilege; row-level security refusing a write ("new row violates
-            // row-level security policy") is reported with this code too.
-            Some("42501") => Error::Forbidden {
-                reason: db.message().to_owned(),
+            Some("23514") => {
+                let field = constraint_field(table.as_deref(), &constraint, "_check")
+                    .unwrap_or_else(|| constraint.clone());
+                Error::Invalid(ValidationErrors::single(field, check_reason(&constraint)))
+            }
+            Some("23502") => {
+                let field = db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|e| e.column())
+                    .unwrap_or("unknown")
+                    .to_owned();
+                Error::Invalid(ValidationErrors::single(field, "is required"))
+            }
+            // 42501 is insufficient_privilege: a privilege the role lacks, a write row-level security
+            // refused ("new row violates row-level security policy"), or a rule of the crate's own
+            // triggers. The crate's words, not PostgreSQL's.
+            Some("42501") => {
+                let reason = if db.message().contains("row-level security") {
+                    "the row is outside what the acting user may write in this brand"
+                } else {
+                    "the acting user's role does not allow this"
+                };
+                Error::Forbidden {
+                    reason: Cow::Borrowed(reason),
+                    source: Some(err),
+                }
+            }
+            Some("40001") => Error::Retryable {
+                sqlstate: "40001",
+                source: err,
             },
-            Some("40001") => Error::Retryable { sqlstate: "40001" },
-            Some("40P01") => Error::Retryable { sqlstate: "40P01" },
+            Some("40P01") => Error::Retryable {
+                sqlstate: "40P01",
+                source: err,
+            },
             _ => Error::Database(err),
         }
     }
 }
 
+/// Constraints whose name does not say the field they guard, with that field. Every other
+/// constraint is named as PostgreSQL names them, `<table>_<field>_check` / `_fkey` / `_key`, and its
+/// field is read off the name.
+const CONSTRAINT_FIELDS: &[(&str, &str)] = &[
+    ("users_email_format", "email"),
+    ("users_email_normalized_key", "email"),
+    ("users_language_format", "language"),
+    ("users_mfa_secret_when_enabled", "mfa_secret"),
+    ("brands_slug_format", "slug"),
+    ("brands_country_format", "country"),
+    ("brands_language_format", "language"),
+    ("brands_currency_format", "currency"),
+    ("brands_not_own_parent", "parent_brand_id"),
+    ("brands_no_cycle", "parent_brand_id"),
+    ("user_brand_roles_user_brand_key", "user_id"),
+    (
+        "content_templates_validation_rules_array",
+        "validation_rules",
+    ),
+    ("workflows_default_has_types", "content_types"),
+    ("workflows_one_default_per_brand_type", "is_default"),
+    ("content_title_not_empty", "title"),
+    ("content_slug_format", "slug"),
+    ("content_brand_slug_key", "slug"),
+    ("content_published_has_time", "published_at"),
+    ("content_scheduled_has_time", "scheduled_for"),
+    ("workflow_instances_content_fkey", "content_id"),
+    ("workflow_instances_one_active", "content_id"),
+    ("workflow_instances_completed_when_done", "completed_at"),
+    ("claims_text_has_original", "text"),
+    ("claims_countries_format", "countries"),
+    ("claims_effective_range", "effective_to"),
+    ("ai_generations_content_fkey", "content_id"),
+    ("ai_generations_outcome", "status"),
+];
+
+/// The input field a constraint guards: from [`CONSTRAINT_FIELDS`], else read off a name of the form
+/// `<table>_<field><suffix>`.
+fn constraint_field(table: Option<&str>, constraint: &str, suffix: &str) -> Option<String> {
+    if let Some((_, field)) = CONSTRAINT_FIELDS.iter().find(|(c, _)| *c == constraint) {
+        return Some((*field).to_owned());
+    }
+    let rest = constraint.strip_prefix(table?)?.strip_prefix('_')?;
+    let field = rest.strip_suffix(suffix)?;
+    (!field.is_empty()).then(|| field.to_owned())
+}
+
+/// The reason a CHECK violation is reported with.
+fn check_reason(constraint: &str) -> &'static str {
+    if constraint.ends_with("_format") {
+        "is not in the expected format"
+    } else if constraint.ends_with("_not_empty") {
+        "must not be blank"
+    } else {
+        "is not an allowed value"
+    }
+}
+
 /// One problem with one input field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// Path of the field, e.g. `colors.primary` or `fields[2].name`.
     pub field: String,
@@ -150,7 +311,10 @@ impl fmt::Display for FieldError {
 }
 
 /// Every problem found in one input, reported together.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Serialises as a JSON array of `{"field": …, "reason": …}`, ready to be a response body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct ValidationErrors {
     errors: Vec<FieldError>,
 }
@@ -227,3 +391,58 @@ impl fmt::Display for ValidationErrors {
 }
 
 impl std::error::Error for ValidationErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraint_fields_come_from_the_table_or_the_name() {
+        assert_eq!(
+            constraint_field(Some("content"), "content_brand_slug_key", "_key").as_deref(),
+            Some("slug")
+        );
+        assert_eq!(
+            constraint_field(Some("content"), "content_template_id_fkey", "_fkey").as_deref(),
+            Some("template_id")
+        );
+        assert_eq!(
+            constraint_field(Some("claims"), "claims_status_check", "_check").as_deref(),
+            Some("status")
+        );
+        assert_eq!(
+            constraint_field(Some("claims"), "other_thing", "_check"),
+            None
+        );
+        assert_eq!(constraint_field(None, "x_y_check", "_check"), None);
+    }
+
+    #[test]
+    fn messages_never_repeat_their_source() {
+        let err = Error::Database(sqlx::Error::PoolTimedOut);
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(!err.to_string().contains(&source), "{err}");
+        let err = Error::Stale {
+            entity: "content",
+            expected: 3,
+            actual: 5,
+        };
+        assert_eq!(
+            err.to_string(),
+            "content changed since it was read (expected version 3, now 5)"
+        );
+    }
+
+    #[test]
+    fn validation_errors_serialise_as_a_list_of_field_and_reason() {
+        let mut errors = ValidationErrors::single("title", "must not be blank");
+        errors.push("tags[1]", "at most 100 characters");
+        assert_eq!(
+            serde_json::to_value(&errors).unwrap(),
+            serde_json::json!([
+                {"field": "title", "reason": "must not be blank"},
+                {"field": "tags[1]", "reason": "at most 100 characters"},
+            ])
+        );
+    }
+}

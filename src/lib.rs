@@ -80,7 +80,9 @@ pub mod content;
 pub mod crypto;
 pub mod db;
 pub mod error;
+mod input;
 pub mod page;
+mod repo;
 pub mod scope;
 pub mod templates;
 #[cfg(feature = "test-support")]
@@ -94,7 +96,7 @@ pub mod workflows;
 pub use crypto::{Binding, CryptoError, Key, KeyId, KeyState, Keyring};
 pub use db::Database;
 pub use error::{Error, FieldError, Result, ValidationErrors};
-pub use page::{Cursor, Page, PageRequest};
+pub use page::{Cursor, Deleted, Page, PageRequest};
 pub use scope::{Scope, SystemScope};
 pub use types::{
     AiGenerationId, BrandId, ClaimId, ContentId, CountryCode, CurrencyCode, Email, EventId,

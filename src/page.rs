@@ -38,10 +38,12 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// The cursor just after the row with this key.
+    /// The cursor just after the row with this key. The time is kept to the microsecond, as
+    /// PostgreSQL keeps it, so a cursor equals its own text form read back.
     pub fn new(created_at: DateTime<Utc>, id: impl Into<Uuid>) -> Self {
+        let micros = created_at.timestamp_micros();
         Self {
-            created_at,
+            created_at: DateTime::from_timestamp_micros(micros).unwrap_or(created_at),
             id: id.into(),
         }
     }
@@ -106,10 +108,65 @@ impl<'de> Deserialize<'de> for Cursor {
 }
 
 /// Which page to read: a size and, after the first page, the cursor to continue from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Deserialises from a request's query or body as `{"limit": 25, "after": "<cursor>"}`, both
+/// optional; the limit is clamped as [`PageRequest::first`] clamps it, and a cursor the crate did not
+/// make is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RawPageRequest")]
 pub struct PageRequest {
     limit: u32,
     after: Option<Cursor>,
+}
+
+#[derive(Deserialize)]
+struct RawPageRequest {
+    #[serde(default = "default_limit")]
+    limit: u32,
+    #[serde(default)]
+    after: Option<Cursor>,
+}
+
+fn default_limit() -> u32 {
+    DEFAULT_PAGE_LIMIT
+}
+
+impl From<RawPageRequest> for PageRequest {
+    fn from(raw: RawPageRequest) -> Self {
+        Self {
+            limit: raw.limit.clamp(1, MAX_PAGE_LIMIT),
+            after: raw.after,
+        }
+    }
+}
+
+/// Which rows a list returns with respect to soft deletion. Every list filter has one; lists leave
+/// soft-deleted rows out unless asked.
+///
+/// Only [`Deleted::Exclude`] is served by the lists' partial indexes (`WHERE deleted_at IS NULL`);
+/// the other two are for the rarer work of finding something to restore.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deleted {
+    /// Live rows only (the default).
+    #[default]
+    Exclude,
+    /// Live and soft-deleted rows.
+    Include,
+    /// Soft-deleted rows only.
+    Only,
+}
+
+impl Deleted {
+    /// The condition to append to a list's `WHERE` clause, for a table whose soft-delete column is
+    /// `deleted_at`.
+    pub(crate) fn condition(self) -> &'static str {
+        match self {
+            Deleted::Exclude => " AND deleted_at IS NULL",
+            Deleted::Include => "",
+            Deleted::Only => " AND deleted_at IS NOT NULL",
+        }
+    }
 }
 
 impl Default for PageRequest {
@@ -184,7 +241,7 @@ impl<T> Page<T> {
             rows.truncate(limit);
             rows.last().map(|last| {
                 let (created_at, id) = key(last);
-                Cursor { created_at, id }
+                Cursor::new(created_at, id)
             })
         } else {
             None
@@ -215,6 +272,20 @@ mod tests {
         assert_eq!(page.next, Some(Cursor::new(t, ids[2])));
         let last = Page::from_rows(rows[..3].to_vec(), &PageRequest::first(3), |r| *r);
         assert_eq!(last.next, None);
+    }
+
+    #[test]
+    fn page_requests_deserialise_with_defaults_and_clamping() {
+        let r: PageRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!(r, PageRequest::default());
+        let r: PageRequest = serde_json::from_str(r#"{"limit": 5000}"#).unwrap();
+        assert_eq!(r.limit(), MAX_PAGE_LIMIT);
+        let c = Cursor::new(Utc::now(), Uuid::new_v4());
+        let r: PageRequest =
+            serde_json::from_value(serde_json::json!({"limit": 10, "after": c.to_string()}))
+                .unwrap();
+        assert_eq!(r, PageRequest::first(10).after(c));
+        assert!(serde_json::from_str::<PageRequest>(r#"{"after": "nope"}"#).is_err());
     }
 
     #[test]

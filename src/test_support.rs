@@ -504,8 +504,8 @@ fn owner_password(admin_secret: &str) -> String {
         .collect()
 }
 
-fn setup_error(message: String) -> Error {
-    Error::Database(sqlx::Error::Configuration(message.into()))
+fn setup_error(reason: String) -> Error {
+    Error::Misconfigured { reason }
 }
 
 const INSTALL_HINT: &str = "install the PostgreSQL server (14 or newer; Debian/Ubuntu: `apt-get install postgresql`), \

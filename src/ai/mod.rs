@@ -24,9 +24,10 @@ use serde_json::{Map, Value};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::page::{Page, PageRequest};
+use crate::repo::Ctx;
 use crate::text_enum::text_enum;
 use crate::types::{AiGenerationId, BrandId, ContentId, TemplateId, UserId, no_nul, non_blank};
-use crate::{Error, Result, Scope, ValidationErrors};
+use crate::{Error, Result, ValidationErrors};
 
 /// The constraint name [`Error::Conflict`] carries when completing or failing a generation that is
 /// no longer pending (it was settled already). Nothing was written.
@@ -387,16 +388,16 @@ impl MonthlyUsage {
 /// [`Error::Forbidden`]; a generation of another brand is [`Error::NotFound`].
 #[derive(Debug)]
 pub struct AiGenerationRepo<'s> {
-    scope: &'s mut Scope,
+    ctx: &'s mut Ctx,
 }
 
 impl<'s> AiGenerationRepo<'s> {
-    pub(crate) fn new(scope: &'s mut Scope) -> Self {
-        Self { scope }
+    pub(crate) fn new(ctx: &'s mut Ctx) -> Self {
+        Self { ctx }
     }
 
     fn conn(&mut self) -> &mut PgConnection {
-        self.scope.connection()
+        self.ctx.conn()
     }
 
     /// Records a pending request in the scope's brand, made by the scope's user.
@@ -406,7 +407,7 @@ impl<'s> AiGenerationRepo<'s> {
     /// `ai_generations_template_id_fkey` when the template is not visible in the brand (the foreign
     /// key alone would accept another brand's template).
     pub async fn record(&mut self, new: &NewAiGeneration) -> Result<AiGeneration> {
-        let (brand, user) = (self.scope.brand(), self.scope.user());
+        let (brand, user) = (self.ctx.tenant_brand(), self.ctx.tenant_user());
         let sql = format!(
             "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt, parameters, content_id,
                 template_id, metadata)
@@ -428,6 +429,8 @@ impl<'s> AiGenerationRepo<'s> {
             .await?
             .ok_or_else(|| Error::InvalidReference {
                 constraint: "ai_generations_template_id_fkey".to_owned(),
+                field: None,
+                source: None,
             })
     }
 
@@ -508,11 +511,13 @@ impl<'s> AiGenerationRepo<'s> {
         if current.status != AiGenerationStatus::Pending {
             return Err(Error::Conflict {
                 constraint: NOT_PENDING.to_owned(),
+                field: None,
+                source: None,
             });
         }
-        Err(Error::Forbidden {
-            reason: "only the brand's editors and admins may settle AI generations".to_owned(),
-        })
+        Err(Error::forbidden(
+            "only the brand's editors and admins may settle AI generations",
+        ))
     }
 
     /// The brand's generations matching `filter`, newest first, one page at a time.
@@ -525,7 +530,7 @@ impl<'s> AiGenerationRepo<'s> {
         filter: &AiGenerationFilter,
         page: &PageRequest,
     ) -> Result<Page<AiGeneration>> {
-        let brand = self.scope.brand();
+        let brand = self.ctx.tenant_brand();
         let mut q = QueryBuilder::<Postgres>::new(format!(
             "SELECT {GENERATION_COLUMNS} FROM mixerai.ai_generations WHERE brand_id = "
         ));
@@ -577,7 +582,7 @@ impl<'s> AiGenerationRepo<'s> {
         if months > MAX_USAGE_MONTHS as i32 {
             return Err(ValidationErrors::single("to", "spans more than 1200 months").into());
         }
-        let brand = self.scope.brand();
+        let brand = self.ctx.tenant_brand();
         let usage = sqlx::query_as::<_, MonthlyUsage>(
             "WITH usage AS (
                  SELECT date_trunc('month', created_at AT TIME ZONE 'UTC')::date AS month,

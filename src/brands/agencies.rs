@@ -114,7 +114,7 @@ impl BrandRepo<'_> {
             .bind(brand)
             .bind(&new.agency_name)
             .bind(new.priority)
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.ctx.conn())
             .await?)
     }
 
@@ -131,7 +131,7 @@ impl BrandRepo<'_> {
         );
         Ok(sqlx::query_as::<_, VettingAgency>(sqlx::AssertSqlSafe(sql))
             .bind(brand)
-            .fetch_all(&mut *self.conn)
+            .fetch_all(self.ctx.conn())
             .await?)
     }
 
@@ -154,7 +154,7 @@ impl BrandRepo<'_> {
             .bind(id)
             .bind(&patch.agency_name)
             .bind(patch.priority)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await?;
         match updated {
             Some(a) => Ok(a),
@@ -178,7 +178,7 @@ impl BrandRepo<'_> {
         let updated = sqlx::query_as::<_, VettingAgency>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(active)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await?;
         match updated {
             Some(a) => Ok(a),
@@ -191,12 +191,10 @@ impl BrandRepo<'_> {
             "SELECT EXISTS (SELECT 1 FROM mixerai.brand_vetting_agencies WHERE id = $1)",
         )
         .bind(id)
-        .fetch_one(&mut *self.conn)
+        .fetch_one(self.ctx.conn())
         .await?;
         Ok(if visible {
-            Error::Forbidden {
-                reason: "only a brand admin may change its vetting agencies".to_owned(),
-            }
+            Error::forbidden("only a brand admin may change its vetting agencies")
         } else {
             Error::NotFound {
                 entity: "vetting agency",

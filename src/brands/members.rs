@@ -75,9 +75,9 @@ impl BrandRepo<'_> {
             .bind(user)
             .bind(brand)
             .bind(role)
-            .bind(self.actor)
+            .bind(self.ctx.user())
             .bind(expires_at)
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.ctx.conn())
             .await?;
         Ok(membership)
     }
@@ -103,8 +103,8 @@ impl BrandRepo<'_> {
             .bind(brand)
             .bind(user)
             .bind(role)
-            .bind(self.actor)
-            .fetch_optional(&mut *self.conn)
+            .bind(self.ctx.user())
+            .fetch_optional(self.ctx.conn())
             .await?;
         match changed {
             Some(m) => Ok(m),
@@ -122,7 +122,7 @@ impl BrandRepo<'_> {
         )
         .bind(brand)
         .bind(user)
-        .execute(&mut *self.conn)
+        .execute(self.ctx.conn())
         .await?;
         if done.rows_affected() == 0 {
             return Err(self.membership_refused_or_missing(brand, user).await?);
@@ -140,12 +140,10 @@ impl BrandRepo<'_> {
         )
         .bind(brand)
         .bind(user)
-        .fetch_one(&mut *self.conn)
+        .fetch_one(self.ctx.conn())
         .await?;
         Ok(if visible {
-            Error::Forbidden {
-                reason: "only a brand admin may change its members' roles".to_owned(),
-            }
+            Error::forbidden("only a brand admin may change its members' roles")
         } else {
             Error::NotFound {
                 entity: "membership",
@@ -171,7 +169,7 @@ impl BrandRepo<'_> {
             .bind(after_at)
             .bind(after_id)
             .bind(page.fetch_limit())
-            .fetch_all(&mut *self.conn)
+            .fetch_all(self.ctx.conn())
             .await?;
         Ok(Page::from_rows(rows, page, membership_key))
     }
@@ -200,7 +198,7 @@ impl BrandRepo<'_> {
             .bind(after_at)
             .bind(after_id)
             .bind(page.fetch_limit())
-            .fetch_all(&mut *self.conn)
+            .fetch_all(self.ctx.conn())
             .await?;
         Ok(Page::from_rows(rows, page, membership_key))
     }
@@ -215,7 +213,7 @@ impl BrandRepo<'_> {
     /// (no acting user), records nothing.
     pub async fn touch_access(&mut self) -> Result<()> {
         sqlx::query("SELECT mixerai.app_touch_brand_access()")
-            .execute(&mut *self.conn)
+            .execute(self.ctx.conn())
             .await?;
         Ok(())
     }

@@ -42,10 +42,10 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use crate::page::{Page, PageRequest};
+use crate::repo::Ctx;
 use crate::text_enum::text_enum;
 use crate::types::{
     BrandId, CountryCode, CurrencyCode, HexColor, LanguageCode, Slug, UserId, http_url, no_nul,
@@ -831,13 +831,12 @@ fn hierarchy_error(err: Error) -> Error {
 /// Brands and memberships repository over one scope's transaction.
 #[derive(Debug)]
 pub struct BrandRepo<'s> {
-    conn: &'s mut PgConnection,
-    actor: Option<UserId>,
+    ctx: &'s mut Ctx,
 }
 
 impl<'s> BrandRepo<'s> {
-    pub(crate) fn new(conn: &'s mut PgConnection, actor: Option<UserId>) -> Self {
-        Self { conn, actor }
+    pub(crate) fn new(ctx: &'s mut Ctx) -> Self {
+        Self { ctx }
     }
 
     /// Creates a brand, recording `created_by`. In a tenant scope only a platform admin may, in a scope
@@ -879,7 +878,7 @@ impl<'s> BrandRepo<'s> {
             .bind(new.parent_brand_id)
             .bind(&new.master_claim_brand_ids)
             .bind(created_by)
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.ctx.conn())
             .await
             .map_err(|e| hierarchy_error(e.into()))
     }
@@ -892,7 +891,7 @@ impl<'s> BrandRepo<'s> {
         );
         sqlx::query_as::<_, Brand>(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await?
             .ok_or(Error::NotFound { entity: "brand" })
     }
@@ -910,7 +909,7 @@ impl<'s> BrandRepo<'s> {
             .bind(after_at)
             .bind(after_id)
             .bind(page.fetch_limit())
-            .fetch_all(&mut *self.conn)
+            .fetch_all(self.ctx.conn())
             .await?;
         Ok(Page::from_rows(rows, page, |b| {
             (b.created_at, b.id.as_uuid())
@@ -932,7 +931,7 @@ impl<'s> BrandRepo<'s> {
             .bind(after_at)
             .bind(after_id)
             .bind(page.fetch_limit())
-            .fetch_all(&mut *self.conn)
+            .fetch_all(self.ctx.conn())
             .await?;
         Ok(Page::from_rows(rows, page, |b| {
             (b.created_at, b.id.as_uuid())
@@ -1016,7 +1015,7 @@ impl<'s> BrandRepo<'s> {
             .bind(p.parent_brand_id.is_some())
             .bind(p.parent_brand_id.flatten())
             .bind(&p.master_claim_brand_ids)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await
             .map_err(|e| hierarchy_error(e.into()))?;
         if let Some(brand) = updated {
@@ -1027,16 +1026,16 @@ impl<'s> BrandRepo<'s> {
             "SELECT updated_at FROM mixerai.brands WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
-        .fetch_optional(&mut *self.conn)
+        .fetch_optional(self.ctx.conn())
         .await?;
         Err(match current {
             None => Error::NotFound { entity: "brand" },
             Some(at) if at != expected => Error::Conflict {
                 constraint: BRANDS_STALE_VERSION.to_owned(),
+                field: None,
+                source: None,
             },
-            Some(_) => Error::Forbidden {
-                reason: "only a brand admin may update the brand".to_owned(),
-            },
+            Some(_) => Error::forbidden("only a brand admin may update the brand"),
         })
     }
 
@@ -1053,7 +1052,7 @@ impl<'s> BrandRepo<'s> {
             "UPDATE mixerai.brands SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
-        .execute(&mut *self.conn)
+        .execute(self.ctx.conn())
         .await?;
         if done.rows_affected() == 0 {
             return Err(self.refused_or_missing(id, false).await?);
@@ -1074,7 +1073,7 @@ impl<'s> BrandRepo<'s> {
         );
         let restored = sqlx::query_as::<_, Brand>(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await?;
         match restored {
             Some(brand) => Ok(brand),
@@ -1090,12 +1089,10 @@ impl<'s> BrandRepo<'s> {
         )
         .bind(id)
         .bind(deleted)
-        .fetch_one(&mut *self.conn)
+        .fetch_one(self.ctx.conn())
         .await?;
         Ok(if visible {
-            Error::Forbidden {
-                reason: "not allowed to change this brand".to_owned(),
-            }
+            Error::forbidden("not allowed to change this brand")
         } else {
             Error::NotFound { entity: "brand" }
         })

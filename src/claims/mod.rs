@@ -34,11 +34,12 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::page::{Page, PageRequest};
+use crate::repo::Ctx;
 use crate::text_enum::text_enum;
 use crate::types::{
     BrandId, ClaimId, CountryCode, InvalidValue, LanguageCode, UserId, http_url, no_nul, non_blank,
 };
-use crate::{Error, Result, Scope, ValidationErrors};
+use crate::{Error, Result, ValidationErrors};
 
 /// The constraint name [`Error::Conflict`] carries when a claim changed since the caller read it
 /// (its `version` is no longer the one given). Nothing was written.
@@ -872,22 +873,22 @@ impl ClaimFilter {
 /// may not make is [`Error::Forbidden`]; a claim of another brand is [`Error::NotFound`].
 #[derive(Debug)]
 pub struct ClaimRepo<'s> {
-    scope: &'s mut Scope,
+    ctx: &'s mut Ctx,
 }
 
 impl<'s> ClaimRepo<'s> {
-    pub(crate) fn new(scope: &'s mut Scope) -> Self {
-        Self { scope }
+    pub(crate) fn new(ctx: &'s mut Ctx) -> Self {
+        Self { ctx }
     }
 
     fn conn(&mut self) -> &mut PgConnection {
-        self.scope.connection()
+        self.ctx.conn()
     }
 
     /// Creates a claim in the scope's brand, created and last updated by the scope's user, at
     /// version 1. Brand admins may; anyone else gets [`Error::Forbidden`].
     pub async fn create(&mut self, new: &NewClaim) -> Result<Claim> {
-        let (brand, user) = (self.scope.brand(), self.scope.user());
+        let (brand, user) = (self.ctx.tenant_brand(), self.ctx.tenant_user());
         let v = &new.0;
         let sql = format!(
             "INSERT INTO mixerai.claims (brand_id, type, level, text, status, countries, products, ingredients,
@@ -961,7 +962,7 @@ impl<'s> ClaimRepo<'s> {
              WHERE id = $1 AND version = $2 AND deleted_at IS NULL
              RETURNING {CLAIM_COLUMNS}"
         );
-        let user = self.scope.user();
+        let user = self.ctx.tenant_user();
         let updated = sqlx::query_as::<_, Claim>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(expected_version)
@@ -1020,7 +1021,7 @@ impl<'s> ClaimRepo<'s> {
         expected_version: i32,
         deleted: bool,
     ) -> Result<Claim> {
-        let user = self.scope.user();
+        let user = self.ctx.tenant_user();
         let claim = sqlx::query_as::<_, Claim>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(expected_version)
@@ -1046,9 +1047,7 @@ impl<'s> ClaimRepo<'s> {
                     "claim"
                 },
             },
-            Ok(_) => Error::Forbidden {
-                reason: "only the brand's admins may change its claims".to_owned(),
-            },
+            Ok(_) => Error::forbidden("only the brand's admins may change its claims"),
         }
     }
 
@@ -1058,7 +1057,7 @@ impl<'s> ClaimRepo<'s> {
     /// migration 0017): the page is read in index order and the filters are applied on the way, so
     /// no sort and no OFFSET, at any depth.
     pub async fn list(&mut self, filter: &ClaimFilter, page: &PageRequest) -> Result<Page<Claim>> {
-        let brand = self.scope.brand();
+        let brand = self.ctx.tenant_brand();
         let mut q = QueryBuilder::<Postgres>::new(format!(
             "SELECT {CLAIM_COLUMNS} FROM mixerai.claims WHERE deleted_at IS NULL AND brand_id = "
         ));
@@ -1104,6 +1103,8 @@ impl<'s> ClaimRepo<'s> {
 fn stale() -> Error {
     Error::Conflict {
         constraint: STALE_VERSION.to_owned(),
+        field: None,
+        source: None,
     }
 }
 

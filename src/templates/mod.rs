@@ -39,8 +39,9 @@ pub use field::{
 };
 
 use crate::page::{Page, PageRequest};
+use crate::repo::Ctx;
 use crate::types::{BrandId, TemplateId, UserId, no_nul, non_blank};
-use crate::{Error, Result, Scope, ValidationErrors};
+use crate::{Error, Result, ValidationErrors};
 
 /// How often a template was used (spec `usage`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -450,24 +451,28 @@ pub struct TemplateFilter {
 /// [`Error::Conflict`] on `content_templates_stale_version`.
 #[derive(Debug)]
 pub struct TemplateRepo<'s> {
-    scope: &'s mut Scope,
+    ctx: &'s mut Ctx,
 }
 
 impl<'s> TemplateRepo<'s> {
-    pub(crate) fn new(scope: &'s mut Scope) -> Self {
-        Self { scope }
+    pub(crate) fn new(ctx: &'s mut Ctx) -> Self {
+        Self { ctx }
     }
 
     fn conn(&mut self) -> &mut PgConnection {
-        self.scope.connection()
+        self.ctx.conn()
     }
 
     /// Creates a template assigned to the scope's brand (and any brands it is shared with), created by
     /// the scope's user. A viewer, or a non-platform admin sharing it, gets [`Error::Forbidden`].
     pub async fn create(&mut self, new: &NewTemplate) -> Result<Template> {
-        let mut brands = vec![self.scope.brand()];
-        brands.extend(new.shared_with.iter().filter(|b| **b != self.scope.brand()));
-        let user = self.scope.user();
+        let mut brands = vec![self.ctx.tenant_brand()];
+        brands.extend(
+            new.shared_with
+                .iter()
+                .filter(|b| **b != self.ctx.tenant_brand()),
+        );
+        let user = self.ctx.tenant_user();
         let d = &new.def;
         let sql = format!(
             "INSERT INTO mixerai.content_templates (name, description, icon, fields, layout, ai_enabled, ai_prompts,
@@ -522,7 +527,7 @@ impl<'s> TemplateRepo<'s> {
              LIMIT $6"
         );
         let rows = sqlx::query_as::<_, Template>(sqlx::AssertSqlSafe(sql))
-            .bind(self.scope.brand())
+            .bind(self.ctx.tenant_brand())
             .bind(&filter.content_type)
             .bind(filter.active)
             .bind(after_at)
@@ -588,9 +593,7 @@ impl<'s> TemplateRepo<'s> {
         match self.get(id).await {
             Err(e) => e,
             Ok(t) if expected_version.is_some_and(|v| v != t.version) => stale(),
-            Ok(_) => Error::Forbidden {
-                reason: "this template cannot be changed in this scope".to_owned(),
-            },
+            Ok(_) => Error::forbidden("this template cannot be changed in this scope"),
         }
     }
 
@@ -616,6 +619,8 @@ impl<'s> TemplateRepo<'s> {
 fn stale() -> Error {
     Error::Conflict {
         constraint: "content_templates_stale_version".to_owned(),
+        field: None,
+        source: None,
     }
 }
 

@@ -114,7 +114,7 @@ impl UserRepo<'_> {
         let done = sqlx::query("UPDATE mixerai.users SET password_hash = $2 WHERE id = $1")
             .bind(id)
             .bind(phc)
-            .execute(&mut *self.conn)
+            .execute(self.ctx.conn())
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "user" });
@@ -156,7 +156,7 @@ impl UserRepo<'_> {
         );
         let row = sqlx::query_as::<_, LoginRow>(sqlx::AssertSqlSafe(sql))
             .bind(email)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await?;
 
         let (password, policy) = (password.clone(), policy.clone());
@@ -204,7 +204,7 @@ impl UserRepo<'_> {
             .bind(id)
             .bind(max)
             .bind(lockout.lock_for.as_secs_f64())
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.ctx.conn())
             .await?;
             return Ok(match (locked, until) {
                 (true, Some(until)) => LoginOutcome::Locked { until },
@@ -221,7 +221,7 @@ impl UserRepo<'_> {
         let user = sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .bind(rehash)
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.ctx.conn())
             .await?;
         Ok(if user.mfa_enabled {
             LoginOutcome::MfaRequired(user)
@@ -252,7 +252,7 @@ impl UserRepo<'_> {
         .bind(id)
         .bind(envelope)
         .bind(hashes)
-        .execute(&mut *self.conn)
+        .execute(self.ctx.conn())
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "user" });
@@ -271,7 +271,7 @@ impl UserRepo<'_> {
         let row: Option<(bool, Option<Vec<u8>>)> =
             sqlx::query_as("SELECT mfa_enabled, mfa_secret FROM mixerai.users WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&mut *self.conn)
+                .fetch_optional(self.ctx.conn())
                 .await?;
         match row {
             None => Err(Error::NotFound { entity: "user" }),
@@ -293,7 +293,7 @@ impl UserRepo<'_> {
              WHERE id = $1",
         )
         .bind(id)
-        .execute(&mut *self.conn)
+        .execute(self.ctx.conn())
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "user" });
@@ -319,7 +319,7 @@ impl UserRepo<'_> {
         )
         .bind(id)
         .bind(hash_backup_code(code))
-        .fetch_optional(&mut *self.conn)
+        .fetch_optional(self.ctx.conn())
         .await?;
         Ok(used.is_some())
     }

@@ -20,9 +20,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 
 use crate::page::{Page, PageRequest};
+use crate::repo::Ctx;
 use crate::types::{Email, LanguageCode, Timezone, UserId, http_url, non_blank, text};
 use crate::{Error, Result, ValidationErrors};
 
@@ -322,12 +322,12 @@ pub const USERS_STALE_VERSION: &str = "users_stale_version";
 /// Users repository over one scope's transaction.
 #[derive(Debug)]
 pub struct UserRepo<'s> {
-    conn: &'s mut PgConnection,
+    ctx: &'s mut Ctx,
 }
 
 impl<'s> UserRepo<'s> {
-    pub(crate) fn new(conn: &'s mut PgConnection) -> Self {
-        Self { conn }
+    pub(crate) fn new(ctx: &'s mut Ctx) -> Self {
+        Self { ctx }
     }
 
     /// Creates a user. A taken address in any letter case is [`Error::Conflict`] on
@@ -346,7 +346,7 @@ impl<'s> UserRepo<'s> {
             .bind(new.language)
             .bind(&new.avatar_url)
             .bind(&new.phone)
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.ctx.conn())
             .await?;
         Ok(user)
     }
@@ -359,7 +359,7 @@ impl<'s> UserRepo<'s> {
         );
         sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await?
             .ok_or(Error::NotFound { entity: "user" })
     }
@@ -372,7 +372,7 @@ impl<'s> UserRepo<'s> {
         );
         sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
             .bind(email)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await?
             .ok_or(Error::NotFound { entity: "user" })
     }
@@ -386,7 +386,7 @@ impl<'s> UserRepo<'s> {
         )
         .bind(id)
         .bind(is_admin)
-        .execute(&mut *self.conn)
+        .execute(self.ctx.conn())
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "user" });
@@ -407,7 +407,7 @@ impl<'s> UserRepo<'s> {
             .bind(after_at)
             .bind(after_id)
             .bind(page.fetch_limit())
-            .fetch_all(&mut *self.conn)
+            .fetch_all(self.ctx.conn())
             .await?;
         Ok(Page::from_rows(rows, page, |u| {
             (u.created_at, u.id.as_uuid())
@@ -455,7 +455,7 @@ impl<'s> UserRepo<'s> {
             .bind(patch.phone.clone().flatten())
             .bind(patch.timezone)
             .bind(patch.language)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await?;
         if let Some(user) = updated {
             return Ok(user);
@@ -465,16 +465,16 @@ impl<'s> UserRepo<'s> {
             "SELECT updated_at FROM mixerai.users WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
-        .fetch_optional(&mut *self.conn)
+        .fetch_optional(self.ctx.conn())
         .await?;
         Err(match current {
             None => Error::NotFound { entity: "user" },
             Some(at) if at != expected => Error::Conflict {
                 constraint: USERS_STALE_VERSION.to_owned(),
+                field: None,
+                source: None,
             },
-            Some(_) => Error::Forbidden {
-                reason: "a user may update only their own profile".to_owned(),
-            },
+            Some(_) => Error::forbidden("a user may update only their own profile"),
         })
     }
 
@@ -489,7 +489,7 @@ impl<'s> UserRepo<'s> {
             "UPDATE mixerai.users SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
-        .execute(&mut *self.conn)
+        .execute(self.ctx.conn())
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "user" });
@@ -510,7 +510,7 @@ impl<'s> UserRepo<'s> {
         );
         sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *self.conn)
+            .fetch_optional(self.ctx.conn())
             .await?
             .ok_or(Error::NotFound { entity: "user" })
     }

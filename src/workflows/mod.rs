@@ -25,10 +25,11 @@ use uuid::Uuid;
 
 use crate::brands::BrandRole;
 use crate::page::{Page, PageRequest};
+use crate::repo::Ctx;
 use crate::templates::{Condition, TemplateField, check_fields, check_list};
 use crate::text_enum::text_enum;
 use crate::types::{BrandId, UserId, WorkflowId, no_nul, non_blank};
-use crate::{Error, Result, Scope, ValidationErrors};
+use crate::{Error, Result, ValidationErrors};
 
 /// The id of a step inside a workflow's `steps` (what `content.current_step_id` holds). Not a row id:
 /// steps live in the workflow's JSON, so no foreign key checks it; the builder checks every reference.
@@ -721,25 +722,29 @@ pub struct WorkflowFilter {
 /// second default is [`Error::Conflict`] on `workflows_one_default_per_brand_type`.
 #[derive(Debug)]
 pub struct WorkflowRepo<'s> {
-    scope: &'s mut Scope,
+    ctx: &'s mut Ctx,
 }
 
 impl<'s> WorkflowRepo<'s> {
-    pub(crate) fn new(scope: &'s mut Scope) -> Self {
-        Self { scope }
+    pub(crate) fn new(ctx: &'s mut Ctx) -> Self {
+        Self { ctx }
     }
 
     fn conn(&mut self) -> &mut PgConnection {
-        self.scope.connection()
+        self.ctx.conn()
     }
 
     /// Creates a workflow assigned to the scope's brand (and any brands it is shared with), created by
     /// the scope's user. Non-admins get [`Error::Forbidden`]; a default where one exists for a brand and
     /// type gets [`Error::Conflict`].
     pub async fn create(&mut self, new: &NewWorkflow) -> Result<Workflow> {
-        let mut brands = vec![self.scope.brand()];
-        brands.extend(new.shared_with.iter().filter(|b| **b != self.scope.brand()));
-        let user = self.scope.user();
+        let mut brands = vec![self.ctx.tenant_brand()];
+        brands.extend(
+            new.shared_with
+                .iter()
+                .filter(|b| **b != self.ctx.tenant_brand()),
+        );
+        let user = self.ctx.tenant_user();
         let d = &new.def;
         let sql = format!(
             "INSERT INTO mixerai.workflows (name, description, steps, transitions, type, timeout_hours,
@@ -791,7 +796,7 @@ impl<'s> WorkflowRepo<'s> {
              LIMIT $6"
         );
         let rows = sqlx::query_as::<_, Workflow>(sqlx::AssertSqlSafe(sql))
-            .bind(self.scope.brand())
+            .bind(self.ctx.tenant_brand())
             .bind(&filter.content_type)
             .bind(filter.active)
             .bind(after_at)
@@ -811,7 +816,7 @@ impl<'s> WorkflowRepo<'s> {
              WHERE brand_ids @> ARRAY[$1::uuid] AND content_types @> ARRAY[$2::text] AND is_default AND is_active"
         );
         Ok(sqlx::query_as::<_, Workflow>(sqlx::AssertSqlSafe(sql))
-            .bind(self.scope.brand())
+            .bind(self.ctx.tenant_brand())
             .bind(content_type)
             .fetch_optional(self.conn())
             .await?)
@@ -896,7 +901,7 @@ impl<'s> WorkflowRepo<'s> {
              WHERE id <> $1 AND is_default AND brand_ids @> ARRAY[$2::uuid] AND content_types && $3",
         )
         .bind(id)
-        .bind(self.scope.brand())
+        .bind(self.ctx.tenant_brand())
         .bind(&current.content_types)
         .execute(self.conn())
         .await?;
@@ -937,9 +942,7 @@ impl<'s> WorkflowRepo<'s> {
         match self.get(id).await {
             Err(e) => e,
             Ok(w) if expected_version.is_some_and(|v| v != w.version) => stale(),
-            Ok(_) => Error::Forbidden {
-                reason: "this workflow cannot be changed in this scope".to_owned(),
-            },
+            Ok(_) => Error::forbidden("this workflow cannot be changed in this scope"),
         }
     }
 }
@@ -947,6 +950,8 @@ impl<'s> WorkflowRepo<'s> {
 fn stale() -> Error {
     Error::Conflict {
         constraint: "workflows_stale_version".to_owned(),
+        field: None,
+        source: None,
     }
 }
 

@@ -118,7 +118,7 @@ fn ids(items: &[AiGeneration]) -> Vec<AiGenerationId> {
 }
 
 fn is_not_pending<T: std::fmt::Debug>(result: &Result<T, Error>) -> bool {
-    matches!(result, Err(Error::Conflict { constraint }) if constraint == NOT_PENDING)
+    matches!(result, Err(Error::Conflict { constraint, .. }) if constraint == NOT_PENDING)
 }
 
 #[tokio::test]
@@ -302,7 +302,7 @@ async fn another_brand_sees_nothing_settles_nothing_and_cannot_borrow_content_or
         .build()
         .unwrap();
     match scope.ai().record(&with_content).await {
-        Err(Error::InvalidReference { constraint }) => {
+        Err(Error::InvalidReference { constraint, .. }) => {
             assert_eq!(constraint, "ai_generations_content_fkey")
         }
         other => panic!("{other:?}"),
@@ -316,7 +316,7 @@ async fn another_brand_sees_nothing_settles_nothing_and_cannot_borrow_content_or
         .build()
         .unwrap();
     match scope.ai().record(&with_template).await {
-        Err(Error::InvalidReference { constraint }) => {
+        Err(Error::InvalidReference { constraint, .. }) => {
             assert_eq!(constraint, "ai_generations_template_id_fkey")
         }
         other => panic!("{other:?}"),

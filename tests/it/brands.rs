@@ -238,7 +238,7 @@ async fn a_taken_name_or_slug_conflicts_even_when_its_brand_is_soft_deleted() {
         .unwrap();
     let err = system.brands().create(&same_name, owner).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "brands_name_key"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "brands_name_key"),
         "{err:?}"
     );
     drop(system);
@@ -252,7 +252,7 @@ async fn a_taken_name_or_slug_conflicts_even_when_its_brand_is_soft_deleted() {
         .unwrap();
     let err = system.brands().create(&same_slug, owner).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "brands_slug_key"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "brands_slug_key"),
         "{err:?}"
     );
     drop(system);
@@ -266,7 +266,7 @@ async fn a_taken_name_or_slug_conflicts_even_when_its_brand_is_soft_deleted() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "brands_slug_key"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "brands_slug_key"),
         "{err:?}"
     );
 }
@@ -366,7 +366,7 @@ async fn a_brand_admin_updates_the_brand_and_others_are_refused_with_nothing_wri
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "brands_stale_version"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "brands_stale_version"),
         "{err:?}"
     );
     drop(scope);
@@ -618,7 +618,7 @@ async fn master_claim_brands_must_exist_and_must_not_be_the_brand_itself() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidReference { constraint } if constraint == "brands_master_claim_brand_ids_fkey"),
+        matches!(&err, Error::InvalidReference { constraint, .. } if constraint == "brands_master_claim_brand_ids_fkey"),
         "{err:?}"
     );
     drop(scope);
@@ -1066,7 +1066,7 @@ async fn vetting_agencies_are_managed_by_admins_and_listed_in_priority_order() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "brand_vetting_agencies_name_key"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "brand_vetting_agencies_name_key"),
         "{err:?}"
     );
     drop(scope);

@@ -216,7 +216,7 @@ async fn a_stale_update_is_a_conflict_and_overwrites_nothing() {
         .build()
         .unwrap();
     match scope.claims().update(claim.id, 1, &stale).await {
-        Err(Error::Conflict { constraint }) => assert_eq!(constraint, STALE_VERSION),
+        Err(Error::Conflict { constraint, .. }) => assert_eq!(constraint, STALE_VERSION),
         other => panic!("expected a stale-version conflict, got {other:?}"),
     }
     for op in ["delete", "restore"] {
@@ -225,7 +225,7 @@ async fn a_stale_update_is_a_conflict_and_overwrites_nothing() {
             _ => scope.claims().restore(claim.id, 1).await,
         };
         assert!(
-            matches!(&result, Err(Error::Conflict { constraint }) if constraint == STALE_VERSION),
+            matches!(&result, Err(Error::Conflict { constraint, .. }) if constraint == STALE_VERSION),
             "{op}: {result:?}"
         );
     }
@@ -266,11 +266,9 @@ async fn of_two_concurrent_updates_from_the_same_version_exactly_one_wins() {
     let results = [one.unwrap(), two.unwrap()];
     let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(won.len(), 1, "{results:?}");
-    assert!(
-        results.iter().any(
-            |r| matches!(r, Err(Error::Conflict { constraint }) if constraint == STALE_VERSION)
-        )
-    );
+    assert!(results.iter().any(
+        |r| matches!(r, Err(Error::Conflict { constraint, .. }) if constraint == STALE_VERSION)
+    ));
     let mut scope = w.scope(w.viewer).await;
     let now = scope.claims().get(claim.id).await.unwrap();
     assert_eq!((now.version, now.status), (2, *won[0]));

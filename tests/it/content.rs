@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use mixerai_data::content::{
-    ContentFilter, ContentPatch, ContentStatus, NewContent, STALE_VERSION, SeoMetadata,
-};
+use mixerai_data::content::{ContentFilter, ContentPatch, ContentStatus, NewContent, SeoMetadata};
 use mixerai_data::page::PageRequest;
 use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{BrandId, ContentId, Slug, UserId};
@@ -83,7 +81,7 @@ fn seo() -> SeoMetadata {
 
 fn conflict_on(err: &Error) -> &str {
     match err {
-        Error::Conflict { constraint } => constraint,
+        Error::Conflict { constraint, .. } => constraint,
         other => panic!("expected a conflict, got {other:?}"),
     }
 }
@@ -101,7 +99,7 @@ async fn create_then_get_and_get_by_slug_return_every_field_with_labels_normalis
         .body("<p>The engine weaves patterns.</p>")
         .excerpt("Weaving")
         .field("audience", serde_json::json!("engineers"))
-        .seo(seo())
+        .metadata(seo())
         .tag(" History ")
         .tag("history")
         .tag("Engines")
@@ -168,7 +166,7 @@ async fn builder_and_patch_report_every_problem_together() {
         .body("a\0b")
         .tag("")
         .category("x".repeat(101))
-        .seo(SeoMetadata {
+        .metadata(SeoMetadata {
             meta_title: Some("t".repeat(61)),
             meta_description: Some("d".repeat(161)),
             keywords: vec![" ".into()],
@@ -199,7 +197,7 @@ async fn builder_and_patch_report_every_problem_together() {
     let err = ContentPatch::builder()
         .title("")
         .slug("-x")
-        .excerpt(Some("\0".into()))
+        .excerpt("\0")
         .tags(["ok", " "])
         .status(ContentStatus::Scheduled)
         .build()
@@ -226,9 +224,9 @@ async fn update_applies_only_what_the_patch_sets_and_counts_the_save() {
     let patch = ContentPatch::builder()
         .title("Final")
         .slug("final")
-        .body(None)
+        .clear_body()
         .tags(["New", "new", "other"])
-        .seo(seo())
+        .metadata(seo())
         .status(ContentStatus::Published)
         .build()
         .unwrap();
@@ -268,7 +266,17 @@ async fn update_from_a_stale_version_is_a_conflict_and_overwrites_nothing() {
     s.content().update(item.id, 1, &first).await.unwrap();
     let late = ContentPatch::builder().title("Late").build().unwrap();
     let err = s.content().update(item.id, 1, &late).await.unwrap_err();
-    assert_eq!(conflict_on(&err), STALE_VERSION);
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                entity: "content",
+                expected: 1,
+                actual: 2
+            }
+        ),
+        "{err:?}"
+    );
     let now = s.content().get(item.id).await.unwrap();
     assert_eq!((now.title.as_str(), now.version), ("First", 2));
 }
@@ -300,7 +308,17 @@ async fn two_concurrent_updates_from_the_same_read_exactly_one_wins() {
         match t.await.unwrap() {
             Ok(title) => wins.push(title),
             Err(e) => {
-                assert_eq!(conflict_on(&e), STALE_VERSION);
+                assert!(
+                    matches!(
+                        e,
+                        Error::Stale {
+                            expected: 1,
+                            actual: 2,
+                            ..
+                        }
+                    ),
+                    "{e:?}"
+                );
                 stale += 1;
             }
         }
@@ -333,7 +351,7 @@ async fn update_errors_not_found_taken_slug_and_reader_forbidden() {
     let mut s = w.scope(w.viewer, w.a).await;
     let err = s.content().update(item.id, 1, &patch).await.unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
-    let err = s.content().delete(item.id).await.unwrap_err();
+    let err = s.content().soft_delete(item.id, 1).await.unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     let err = s.content().create(&article("Three")).await.unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
@@ -344,9 +362,18 @@ async fn soft_delete_frees_the_slug_and_restore_conflicts_when_it_was_taken() {
     let w = world().await;
     let item = w.item(article("Seasonal")).await;
     let mut s = w.editor().await;
-    let deleted = s.content().delete(item.id).await.unwrap();
+    let deleted = s
+        .content()
+        .soft_delete(item.id, item.version)
+        .await
+        .unwrap();
     assert!(deleted.deleted_at.is_some());
-    // Gone from slugs and lists, still readable by id, and not deletable twice.
+    assert_eq!(
+        deleted.version,
+        item.version + 1,
+        "a soft delete is a write"
+    );
+    // Gone from get, slugs and lists, readable as deleted, and not deletable twice.
     assert!(is_not_found(
         &s.content().get_by_slug(&item.slug).await.unwrap_err()
     ));
@@ -356,26 +383,61 @@ async fn soft_delete_frees_the_slug_and_restore_conflicts_when_it_was_taken() {
         .await
         .unwrap();
     assert!(page.items.is_empty());
-    assert!(s.content().get(item.id).await.unwrap().deleted_at.is_some());
+    assert!(is_not_found(&s.content().get(item.id).await.unwrap_err()));
+    assert_eq!(
+        s.content().get_including_deleted(item.id).await.unwrap(),
+        deleted
+    );
+    let only_deleted = ContentFilter {
+        deleted: mixerai_data::Deleted::Only,
+        ..Default::default()
+    };
+    let page = s
+        .content()
+        .list(&only_deleted, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items, [deleted.clone()]);
     assert!(is_not_found(
-        &s.content().delete(item.id).await.unwrap_err()
+        &s.content()
+            .soft_delete(item.id, deleted.version)
+            .await
+            .unwrap_err()
     ));
-    // Restore brings it back, once.
-    let restored = s.content().restore(item.id).await.unwrap();
+    // Restore brings it back, once, and only from the version it was read at.
+    assert!(matches!(
+        s.content()
+            .restore(item.id, item.version)
+            .await
+            .unwrap_err(),
+        Error::Stale { .. }
+    ));
+    let restored = s.content().restore(item.id, deleted.version).await.unwrap();
     assert_eq!(restored.deleted_at, None);
     assert!(is_not_found(
-        &s.content().restore(item.id).await.unwrap_err()
+        &s.content()
+            .restore(item.id, restored.version)
+            .await
+            .unwrap_err()
     ));
     assert!(is_not_found(
-        &s.content().restore(ContentId::new()).await.unwrap_err()
+        &s.content().restore(ContentId::new(), 1).await.unwrap_err()
     ));
     // Delete again, reuse the slug, then restoring the old item conflicts.
-    s.content().delete(item.id).await.unwrap();
+    let deleted = s
+        .content()
+        .soft_delete(item.id, restored.version)
+        .await
+        .unwrap();
     let successor = s.content().create(&article("Seasonal")).await.unwrap();
     assert_eq!(successor.slug, item.slug);
     s.commit().await.unwrap();
     let mut s = w.editor().await;
-    let err = s.content().restore(item.id).await.unwrap_err();
+    let err = s
+        .content()
+        .restore(item.id, deleted.version)
+        .await
+        .unwrap_err();
     assert_eq!(conflict_on(&err), "content_brand_slug_key");
 }
 
@@ -389,8 +451,8 @@ async fn another_brands_items_are_invisible_and_unwritable() {
     repo_err(s.content().get_by_slug(&item.slug).await.unwrap_err());
     let patch = ContentPatch::builder().title("Hijacked").build().unwrap();
     repo_err(s.content().update(item.id, 1, &patch).await.unwrap_err());
-    repo_err(s.content().delete(item.id).await.unwrap_err());
-    repo_err(s.content().restore(item.id).await.unwrap_err());
+    repo_err(s.content().soft_delete(item.id, 1).await.unwrap_err());
+    repo_err(s.content().restore(item.id, 1).await.unwrap_err());
     let page = s
         .content()
         .list(&ContentFilter::default(), &PageRequest::default())
@@ -455,7 +517,13 @@ async fn list_pages_newest_first_and_applies_every_filter() {
         .status(ContentStatus::Published)
         .build()
         .unwrap();
-    s.content().update(ids[4], 1, &publish).await.unwrap();
+    // The fixture's own UPDATEs above are writes too: the database counted them.
+    let fifth = s.content().get(ids[4]).await.unwrap();
+    assert_eq!(fifth.version, 2);
+    s.content()
+        .update(ids[4], fifth.version, &publish)
+        .await
+        .unwrap();
 
     // Keyset pages of two: 4 3 | 2 1 | 0.
     let all = ContentFilter::default();
@@ -602,7 +670,7 @@ async fn search_ranks_title_matches_first_and_stays_inside_the_brand_and_its_rea
     let mut s = w.editor().await;
     let retitle = ContentPatch::builder().title("Balloons").build().unwrap();
     s.content().update(in_title.id, 1, &retitle).await.unwrap();
-    s.content().delete(in_body.id).await.unwrap();
+    let gone = s.content().soft_delete(in_body.id, 1).await.unwrap();
     let ids: Vec<_> = s
         .content()
         .search("zeppelin", 10)
@@ -612,7 +680,7 @@ async fn search_ranks_title_matches_first_and_stays_inside_the_brand_and_its_rea
         .map(|h| h.content.id)
         .collect();
     assert_eq!(ids, [in_field.id]);
-    s.content().restore(in_body.id).await.unwrap();
+    s.content().restore(in_body.id, gone.version).await.unwrap();
     assert_eq!(s.content().search("channel", 10).await.unwrap().len(), 1);
     s.commit().await.unwrap();
     let mut s = w.scope(w.stranger, w.a).await;
@@ -629,7 +697,7 @@ async fn create_many_inserts_a_thousand_rows_in_one_statement_in_the_given_order
                 .title(format!("Post {i}"))
                 .tag(format!("batch-{}", i % 3))
                 .category("Social")
-                .seo(SeoMetadata {
+                .metadata(SeoMetadata {
                     meta_title: Some(format!("Post {i}")),
                     ..Default::default()
                 })
@@ -726,7 +794,7 @@ mod properties {
             .title(title.clone())
             .body(body.clone())
             .field("f", serde_json::json!(body))
-            .seo(SeoMetadata {
+            .metadata(SeoMetadata {
                 meta_title: meta_title.clone(),
                 og_image: og_image.clone(),
                 ..Default::default()
@@ -842,7 +910,7 @@ mod from_template {
         let c = s.content().create_from_template(t, &new).await.unwrap();
         assert_eq!(c.template_id, Some(t));
         assert_eq!(
-            c.fields.0,
+            serde_json::Value::Object(c.fields.0.clone()),
             json!({"headline": "On engines", "tone": "warm", "minutes": 12})
         );
         assert_eq!(s.content().get(c.id).await.unwrap(), c);

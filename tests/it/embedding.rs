@@ -409,7 +409,7 @@ async fn a_host_tenant_table_is_held_to_the_scopes_brand_and_refuses_another_bra
         .map_err(Error::from)
         .unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidReference { constraint } if constraint == "content_notes_content_fkey"),
+        matches!(&err, Error::InvalidReference { constraint, .. } if constraint == "content_notes_content_fkey"),
         "{err:?}"
     );
     scope.rollback().await.unwrap();

@@ -242,7 +242,7 @@ async fn erratum_e7_content_and_events_are_plain_tables_with_version_uniqueness_
     .map_err(Error::from)
     .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "events_aggregate_version_key"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "events_aggregate_version_key"),
         "{err:?}"
     );
 }
@@ -313,7 +313,7 @@ async fn erratum_w7_email_check_refuses_a_literal_pipe() {
     .map_err(Error::from)
     .unwrap_err();
     let errors = err.validation().expect("Invalid");
-    assert_eq!(errors.errors()[0].field, "users_email_format");
+    assert_eq!(errors.errors()[0].field, "email");
 }
 
 #[tokio::test]
@@ -334,7 +334,7 @@ async fn erratum_w8_slug_is_unique_among_live_items_and_reusable_after_soft_dele
     .map_err(Error::from)
     .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "content_brand_slug_key"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "content_brand_slug_key"),
         "{err:?}"
     );
     sqlx::query("UPDATE mixerai.content SET deleted_at = now() WHERE id = $1")
@@ -369,7 +369,7 @@ async fn erratum_w9_template_validation_rules_are_an_array() {
     .unwrap_err();
     assert_eq!(
         err.validation().expect("Invalid").errors()[0].field,
-        "content_templates_validation_rules_array"
+        "validation_rules"
     );
 }
 

@@ -375,8 +375,8 @@ async fn migrating_as_a_role_that_cannot_bypass_rls_is_refused_before_anything_i
     let owner = OwnerDb::create("NOBYPASSRLS", true).await;
     let db = owner.database();
     let err = db.migrate().await.unwrap_err();
-    let Error::Forbidden { reason } = &err else {
-        panic!("expected Forbidden, got {err:?}");
+    let Error::Misconfigured { reason } = &err else {
+        panic!("expected Misconfigured, got {err:?}");
     };
     assert!(reason.contains("BYPASSRLS"), "{reason}");
     assert!(reason.contains(&owner.role), "{reason}");
@@ -390,8 +390,8 @@ async fn migrating_as_an_owner_that_cannot_grant_itself_mixerai_app_is_refused_b
     let owner = OwnerDb::create("BYPASSRLS", false).await;
     let db = owner.database();
     let err = db.migrate().await.unwrap_err();
-    let Error::Forbidden { reason } = &err else {
-        panic!("expected Forbidden, got {err:?}");
+    let Error::Misconfigured { reason } = &err else {
+        panic!("expected Misconfigured, got {err:?}");
     };
     assert!(reason.contains("WITH ADMIN OPTION"), "{reason}");
     db.pool().close().await;
@@ -433,7 +433,7 @@ async fn a_createrole_owner_needs_no_grant_of_mixerai_app_before_postgresql_16()
         // From 16 CREATEROLE grants only roles it administers, and mixerai_app exists already.
         let err = migrated.unwrap_err();
         assert!(
-            matches!(&err, Error::Forbidden { reason } if reason.contains("WITH ADMIN OPTION")),
+            matches!(&err, Error::Misconfigured { reason } if reason.contains("WITH ADMIN OPTION")),
             "{err:?}"
         );
         assert!(!owner.anything_applied().await, "nothing was applied");

@@ -342,7 +342,7 @@ async fn an_update_applies_the_patch_and_a_stale_one_changes_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "content_templates_stale_version"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "content_templates_stale_version"),
         "{err:?}"
     );
     assert_eq!(scope.templates().get(created.id).await.unwrap(), updated);
@@ -410,7 +410,7 @@ async fn of_two_concurrent_updates_from_one_version_exactly_one_wins() {
     first.commit().await.unwrap();
     let err = second.await.unwrap().unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "content_templates_stale_version"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "content_templates_stale_version"),
         "{err:?}"
     );
     let mut scope = t.database().scope(t.viewer, t.a).await.unwrap();

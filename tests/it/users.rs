@@ -75,7 +75,7 @@ async fn create_normalises_the_address_and_refuses_it_again_in_any_letter_case()
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "users_email_normalized_key"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "users_email_normalized_key"),
         "{err:?}"
     );
 }
@@ -273,7 +273,7 @@ async fn a_stale_update_conflicts_and_overwrites_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint } if constraint == "users_stale_version"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "users_stale_version"),
         "{err:?}"
     );
     drop(system);
@@ -311,7 +311,9 @@ async fn two_concurrent_updates_from_the_same_read_let_exactly_one_through() {
     for task in tasks {
         match task.await.unwrap() {
             Ok(name) => winners.push(name),
-            Err(Error::Conflict { constraint }) => assert_eq!(constraint, "users_stale_version"),
+            Err(Error::Conflict { constraint, .. }) => {
+                assert_eq!(constraint, "users_stale_version")
+            }
             Err(other) => panic!("unexpected {other:?}"),
         }
     }

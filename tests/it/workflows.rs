@@ -66,7 +66,7 @@ fn workflow(name: &str, content_type: &str, default: bool) -> NewWorkflow {
 }
 
 fn is_conflict(err: &Error, name: &str) -> bool {
-    matches!(err, Error::Conflict { constraint } if constraint == name)
+    matches!(err, Error::Conflict { constraint, .. } if constraint == name)
 }
 
 const ONE_DEFAULT: &str = "workflows_one_default_per_brand_type";
