@@ -28,6 +28,9 @@ CREATE TABLE mixerai.ai_generations (
     template_id UUID REFERENCES mixerai.content_templates (id) ON DELETE SET NULL,
     metadata JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
 
+    -- The optimistic-concurrency token (0001 bump_version): a pending generation is at 1, a settled one
+    -- at 2, so settling it twice is a stale write like any other.
+    version INTEGER NOT NULL DEFAULT 1 CONSTRAINT ai_generations_version_check CHECK (version >= 1),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     completed_at TIMESTAMPTZ,
 
@@ -47,6 +50,9 @@ CREATE INDEX idx_ai_generations_brand_type_created ON mixerai.ai_generations (br
 CREATE INDEX idx_ai_generations_brand_user_created ON mixerai.ai_generations (brand_id, user_id, created_at DESC, id DESC);
 CREATE INDEX idx_ai_generations_user ON mixerai.ai_generations (user_id, created_at DESC);
 CREATE INDEX idx_ai_generations_content ON mixerai.ai_generations (content_id) WHERE content_id IS NOT NULL;
+
+CREATE TRIGGER ai_generations_bump_version BEFORE UPDATE ON mixerai.ai_generations
+    FOR EACH ROW EXECUTE FUNCTION mixerai.bump_version();
 
 -- Editors record and complete generations; deleting the log is an admin's call.
 GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.ai_generations TO mixerai_app;
