@@ -15,7 +15,15 @@
 -- sqlx creates the schema before its history table; applying the files with psql needs it here.
 CREATE SCHEMA IF NOT EXISTS mixerai;
 COMMENT ON SCHEMA mixerai IS 'MixerAI data layer (mixerai-data): tables, policies and helpers. Managed by its migrations.';
+-- Nobody but the owner creates anything here, so no untrusted role can plant an object a definer
+-- function could pick up; PUBLIC does not even see inside.
 REVOKE ALL ON SCHEMA mixerai FROM PUBLIC;
+-- PostgreSQL lets PUBLIC execute every new function. None of the crate's may be called by just anyone
+-- (a definer function would run as the owner for them), so every migration that creates functions ends
+-- by revoking that from PUBLIC, and grants mixerai_app exactly what its policies, constraints and
+-- queries call; a test checks the list (tests/it/hardening.rs). A default-privileges entry cannot do it
+-- for one schema only: the global default that grants PUBLIC is not revocable per schema, and revoking
+-- it globally would change the host's own functions too.
 
 -- The application role tenant scopes switch to: no login, no superuser, no BYPASSRLS, owns nothing
 -- (erratum W3). Roles are cluster-wide, so another database of the same cluster may have created it
@@ -97,6 +105,23 @@ BEGIN
 END
 $$;
 
+-- Whether the acting user administers `brand`: a live admin role in it (a live brand), or platform
+-- admin. For rules that reach beyond the scope's brand, such as which brands a brand may hang under.
+CREATE FUNCTION mixerai.app_administers(brand uuid) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+BEGIN
+    RETURN mixerai.app_is_platform_admin()
+        OR EXISTS (SELECT 1
+                   FROM mixerai.user_brand_roles r
+                   JOIN mixerai.brands b ON b.id = r.brand_id AND b.deleted_at IS NULL
+                   JOIN mixerai.users u ON u.id = r.user_id AND u.deleted_at IS NULL
+                   WHERE r.user_id = mixerai.app_current_user_id() AND r.brand_id = brand
+                     AND r.role = 'admin' AND (r.expires_at IS NULL OR r.expires_at > now()));
+END
+$$;
+
 CREATE FUNCTION mixerai.app_can_read() RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path = ''
@@ -109,6 +134,12 @@ CREATE FUNCTION mixerai.app_can_admin() RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path = ''
     AS $$ SELECT mixerai.app_current_role() = 'admin' IS TRUE $$;
+
+-- What the policies and the application role's own statements call. Everything else (trigger
+-- functions, definer internals, maintenance) stays with the owner.
+GRANT EXECUTE ON FUNCTION mixerai.app_current_user_id(), mixerai.app_current_brand_id(),
+    mixerai.app_is_platform_admin(), mixerai.app_current_role(), mixerai.app_can_read(),
+    mixerai.app_can_write(), mixerai.app_can_admin() TO mixerai_app;
 
 -- The optimistic-concurrency token of every aggregate, kept by the database whoever writes the row: each
 -- update makes version one more than the row had, whatever the statement said, so a writer that read
@@ -143,3 +174,55 @@ CREATE FUNCTION mixerai.is_country_code_array(codes text[]) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path = ''
     AS $$ SELECT coalesce(bool_and(c ~ '^[A-Z]{2}$'), true) FROM unnest(codes) AS c $$;
+
+-- A CHECK constraint on claims calls it, and constraints are evaluated as the writing role.
+GRANT EXECUTE ON FUNCTION mixerai.is_country_code_array(text[]) TO mixerai_app;
+
+-- Actor columns name the acting user, whoever writes the row: in a tenant scope (a user in context)
+-- the database sets them, so a tenant can neither attribute a row to somebody else nor reference
+-- another brand's user through them. System scopes (no user in context) write what they are given.
+-- stamp_actor('column=when', ...); a column may be named more than once:
+--   insert: on INSERT                                  (created_by, started_by, a request's user_id)
+--   update: on every UPDATE                            (updated_by)
+--   change: on an UPDATE that sets it to a new non-NULL value (published_by, completed_by,
+--           assigned_by: the transition that fills them is the actor's, other updates leave them)
+-- PL/pgSQL cannot assign a field named at run time, so the row goes through jsonb_populate_record,
+-- which leaves every other field as it was.
+CREATE FUNCTION mixerai.stamp_actor() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = ''
+    AS $$
+DECLARE
+    actor uuid := mixerai.app_current_user_id();
+    spec text;
+    col text;
+    stamps jsonb := '{}';
+    new_doc jsonb;
+BEGIN
+    IF TG_TABLE_SCHEMA <> 'mixerai' THEN
+        RAISE EXCEPTION 'stamp_actor is for the tables of schema mixerai only'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF actor IS NULL THEN
+        RETURN NEW;
+    END IF;
+    new_doc := to_jsonb(NEW);
+    FOREACH spec IN ARRAY TG_ARGV LOOP
+        col := split_part(spec, '=', 1);
+        IF (TG_OP = 'INSERT' AND split_part(spec, '=', 2) = 'insert')
+           OR (TG_OP = 'UPDATE' AND split_part(spec, '=', 2) = 'update')
+           OR (TG_OP = 'UPDATE' AND split_part(spec, '=', 2) = 'change'
+               AND jsonb_typeof(new_doc -> col) <> 'null'
+               AND (new_doc -> col) IS DISTINCT FROM (to_jsonb(OLD) -> col)) THEN
+            stamps := stamps || jsonb_build_object(col, actor);
+        END IF;
+    END LOOP;
+    IF stamps <> '{}' THEN
+        NEW := jsonb_populate_record(NEW, stamps);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

@@ -11,9 +11,14 @@
 -- concurrent writers of one aggregate get 1, 2, 3, ... in commit order and writers of different aggregates
 -- never wait on each other. Erratum E7: should events ever be partitioned by time, per-aggregate uniqueness
 -- still holds here, outside the partitioned table.
+--
+-- The head also records the brand the stream belongs to (NULL for rows of no brand, such as users), set
+-- by its first event: an explicit append (append_event below) is accepted only into a stream of the
+-- scope's brand, so no tenant can write into, or take the next version of, another brand's stream.
 CREATE TABLE mixerai.event_streams (
     aggregate_id UUID PRIMARY KEY,
     aggregate_type VARCHAR(100) NOT NULL,
+    brand_id UUID,
     version INTEGER NOT NULL CHECK (version >= 1)
 );
 
@@ -58,7 +63,9 @@ CREATE INDEX idx_events_correlation ON mixerai.events (correlation_id) WHERE cor
 --     or MFA material never reaches the trail (and derived columns do not bloat it); only their names
 --     appear, under "omitted".
 -- SECURITY DEFINER: the application role appends through this trigger without being able to write
--- event_streams itself.
+-- event_streams or events itself. It refuses to run for a table outside the crate's schema, so it
+-- cannot be attached to a table of someone else's making (a temporary table named like one of ours)
+-- to forge events; mixerai_app cannot even name it (no EXECUTE).
 CREATE FUNCTION mixerai.audit_trigger() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = ''
@@ -71,7 +78,12 @@ DECLARE
     changed jsonb;
     row_id uuid;
     next_version integer;
+    row_brand uuid;
 BEGIN
+    IF TG_TABLE_SCHEMA <> 'mixerai' THEN
+        RAISE EXCEPTION 'audit_trigger is for the tables of schema mixerai only'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF TG_OP <> 'INSERT' THEN
         old_doc := to_jsonb(OLD) - omitted_columns;
     END IF;
@@ -80,6 +92,7 @@ BEGIN
     END IF;
     doc := coalesce(new_doc, old_doc);
     row_id := (doc ->> 'id')::uuid;
+    row_brand := CASE WHEN TG_ARGV[0] <> '' THEN (doc ->> TG_ARGV[0])::uuid END;
 
     IF TG_OP = 'UPDATE' THEN
         SELECT coalesce(jsonb_object_agg(n.key, n.value), '{}') INTO changed
@@ -87,8 +100,8 @@ BEGIN
         WHERE n.value IS DISTINCT FROM old_doc -> n.key;
     END IF;
 
-    INSERT INTO mixerai.event_streams AS s (aggregate_id, aggregate_type, version)
-    VALUES (row_id, TG_TABLE_NAME, 1)
+    INSERT INTO mixerai.event_streams AS s (aggregate_id, aggregate_type, brand_id, version)
+    VALUES (row_id, TG_TABLE_NAME, row_brand, 1)
     ON CONFLICT (aggregate_id) DO UPDATE SET version = s.version + 1
     RETURNING s.version INTO next_version;
 
@@ -97,20 +110,86 @@ BEGIN
     VALUES (row_id, TG_TABLE_NAME, TG_OP, next_version, TG_ARGV[1],
             jsonb_build_object('old', old_doc, 'new', new_doc, 'changed_fields', changed,
                                'omitted', to_jsonb(omitted_columns)),
-            mixerai.app_current_user_id(),
-            CASE WHEN TG_ARGV[0] <> '' THEN (doc ->> TG_ARGV[0])::uuid END);
+            mixerai.app_current_user_id(), row_brand);
     RETURN NULL;
 END
 $$;
 
--- Read by members (security events by admins only), appended by editors; never updated or deleted by
--- the application (no grant, no policy): an audit log the application cannot rewrite (erratum W6). The
--- audit trigger appends as the owning role, which bypasses row-level security.
-GRANT SELECT, INSERT ON mixerai.events TO mixerai_app;
+-- An explicit append to an aggregate's stream (the event store), the only way the application role
+-- writes the trail. Everything that makes an event trustworthy is set here, not by the caller: the next
+-- version of the stream (shared with the audit trigger's, so both kinds interleave without gaps), the
+-- global position, the transaction, the time, the acting user and the scope's brand. Only a user who
+-- may write in the scope's brand appends, only into a new stream or one of that brand, and never a
+-- security event (those come from the audit trigger alone). `expected_version`, when given, is the
+-- version the caller read: a stream elsewhere is stale (SQLSTATE 40001 would be a lie; it is raised as
+-- check_violation naming events_stale_stream, with the actual version in the detail).
+CREATE FUNCTION mixerai.append_event(
+    p_aggregate_id uuid,
+    p_aggregate_type text,
+    p_event_type text,
+    p_payload jsonb,
+    p_expected_version integer DEFAULT NULL,
+    p_metadata jsonb DEFAULT '{}',
+    p_category text DEFAULT 'audit',
+    p_correlation_id uuid DEFAULT NULL,
+    p_causation_id uuid DEFAULT NULL)
+    RETURNS TABLE (event_id uuid, event_position bigint, stream_version integer)
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+DECLARE
+    brand uuid := mixerai.app_current_brand_id();
+    stream_brand uuid;
+    current_version integer;
+BEGIN
+    IF brand IS NULL OR NOT mixerai.app_can_write() THEN
+        RAISE EXCEPTION 'appending events needs an editor or admin role in the scope''s brand'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_category NOT IN ('audit', 'analytics', 'debug') THEN
+        RAISE EXCEPTION 'category % may not be appended', p_category
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'events_category_check';
+    END IF;
+    SELECT s.brand_id, s.version INTO stream_brand, current_version
+    FROM mixerai.event_streams s WHERE s.aggregate_id = p_aggregate_id FOR UPDATE;
+    IF FOUND AND stream_brand IS DISTINCT FROM brand THEN
+        -- Another brand's stream (or a row of no brand) looks like no stream at all to this scope.
+        RAISE EXCEPTION 'no stream % in this brand', p_aggregate_id
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'events_aggregate_id_fkey';
+    END IF;
+    IF p_expected_version IS NOT NULL AND coalesce(current_version, 0) <> p_expected_version THEN
+        RAISE EXCEPTION 'stream % is at version %, not %', p_aggregate_id,
+            coalesce(current_version, 0), p_expected_version
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'events_stale_stream',
+                  DETAIL = coalesce(current_version, 0)::text;
+    END IF;
+    INSERT INTO mixerai.event_streams AS s (aggregate_id, aggregate_type, brand_id, version)
+    VALUES (p_aggregate_id, p_aggregate_type, brand, 1)
+    ON CONFLICT (aggregate_id) DO UPDATE SET version = s.version + 1
+    RETURNING s.version INTO current_version;
+    RETURN QUERY
+    INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, category,
+                                payload, metadata, user_id, brand_id, correlation_id, causation_id)
+    VALUES (p_aggregate_id, p_aggregate_type, p_event_type, current_version, p_category,
+            p_payload, p_metadata, mixerai.app_current_user_id(), brand, p_correlation_id,
+            p_causation_id)
+    RETURNING events.id, events.position, events.event_version;
+END
+$$;
+GRANT EXECUTE ON FUNCTION mixerai.append_event(uuid, text, text, jsonb, integer, jsonb, text, uuid, uuid)
+    TO mixerai_app;
+
+-- Read by members (security events by admins only); never written by the application role directly
+-- (no INSERT, UPDATE or DELETE grant, no write policy): an audit log the application cannot forge or
+-- rewrite (erratum W6), nor poison by occupying the keys the next audited write needs. Rows come from
+-- the audit trigger and append_event, which run as the owning role.
+GRANT SELECT ON mixerai.events TO mixerai_app;
 ALTER TABLE mixerai.events ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY events_scope ON mixerai.events AS RESTRICTIVE FOR ALL TO mixerai_app
     USING (brand_id = (SELECT mixerai.app_current_brand_id()))
     WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
 CREATE POLICY events_read ON mixerai.events FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()) AND (category <> 'security' OR (SELECT mixerai.app_can_admin())));
-CREATE POLICY events_append ON mixerai.events FOR INSERT TO mixerai_app WITH CHECK ((SELECT mixerai.app_can_write()));
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

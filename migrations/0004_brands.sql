@@ -47,28 +47,54 @@ CREATE TABLE mixerai.brands (
 
 CREATE INDEX idx_brands_country ON mixerai.brands (country) WHERE deleted_at IS NULL;
 CREATE INDEX idx_brands_master_claim_brands ON mixerai.brands USING gin (master_claim_brand_ids);
--- Keyset-paginated lists, newest first: all brands, and a brand's sub-brands. The second also serves
--- the look-ups by parent (its leading column), so there is no separate index on parent_brand_id.
+-- Keyset-paginated lists, newest first: all brands, and a brand's sub-brands.
 CREATE INDEX idx_brands_created ON mixerai.brands (created_at DESC, id DESC) WHERE deleted_at IS NULL;
 CREATE INDEX idx_brands_parent_created ON mixerai.brands (parent_brand_id, created_at DESC, id DESC)
     WHERE deleted_at IS NULL;
+-- The foreign-key check of parent_brand_id when a brand is purged, which the partial index above cannot
+-- serve (the check does not say deleted_at IS NULL).
+CREATE INDEX idx_brands_parent ON mixerai.brands (parent_brand_id) WHERE parent_brand_id IS NOT NULL;
+-- Foreign-key checks when a user is purged (retention): without it each would scan brands.
+CREATE INDEX idx_brands_created_by ON mixerai.brands (created_by);
 
 CREATE TRIGGER brands_stamp_update BEFORE UPDATE ON mixerai.brands
     FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
 
--- A CHECK cannot see other rows, so cycles in the hierarchy are refused by a trigger. The advisory lock
--- serialises hierarchy changes: two concurrent re-parentings could otherwise each pass the check and
--- together close a loop. SECURITY DEFINER: the walk must see ancestors in other brands, which a tenant
--- scope cannot.
+-- Locks that serialise rules spanning rows, one row per rule. No role but the owner has any privilege
+-- on the table, so no tenant and no outsider can take or hold one of these locks (an advisory lock key,
+-- by contrast, can be taken by any session that computes it, and held for ever).
+CREATE TABLE mixerai.locks (
+    name TEXT PRIMARY KEY
+);
+INSERT INTO mixerai.locks (name) VALUES ('brand_hierarchy');
+
+-- Which brands a brand may hang under: a CHECK cannot see other rows, so a trigger refuses cycles, and in
+-- a tenant scope a parent the acting user does not administer (platform admins excepted), or one that is
+-- soft-deleted: a brand admin may not graft their brand under another tenant, who could then neither
+-- see nor detach it. Only a new parent is checked, so a brand keeps a parent a platform admin gave it.
+-- The lock row serialises hierarchy changes: two concurrent re-parentings could otherwise each pass
+-- the check and together close a loop. SECURITY DEFINER: the walk must see ancestors in other brands,
+-- which a tenant scope cannot.
 CREATE FUNCTION mixerai.brands_no_cycle() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = ''
     AS $$
 BEGIN
-    IF NEW.parent_brand_id IS NULL THEN
+    IF TG_TABLE_SCHEMA <> 'mixerai' OR TG_TABLE_NAME <> 'brands' THEN
+        RAISE EXCEPTION 'brands_no_cycle is for mixerai.brands only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.parent_brand_id IS NULL
+       OR (TG_OP = 'UPDATE' AND NEW.parent_brand_id IS NOT DISTINCT FROM OLD.parent_brand_id) THEN
         RETURN NEW;
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('mixerai.brands.hierarchy'));
+    IF mixerai.app_current_user_id() IS NOT NULL
+       AND (NOT mixerai.app_administers(NEW.parent_brand_id)
+            OR NOT EXISTS (SELECT 1 FROM mixerai.brands b
+                           WHERE b.id = NEW.parent_brand_id AND b.deleted_at IS NULL)) THEN
+        RAISE EXCEPTION 'brand % may hang only under a live brand the acting user administers', NEW.id
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'brands_parent_brand_id_fkey';
+    END IF;
+    PERFORM 1 FROM mixerai.locks WHERE name = 'brand_hierarchy' FOR UPDATE;
     IF EXISTS (
         WITH RECURSIVE ancestors (id, parent_brand_id) AS (
             SELECT b.id, b.parent_brand_id FROM mixerai.brands b WHERE b.id = NEW.parent_brand_id
@@ -89,14 +115,16 @@ CREATE TRIGGER brands_no_cycle BEFORE INSERT OR UPDATE OF parent_brand_id ON mix
 
 -- Soft-deleting or restoring a brand is a platform admin's or a maintenance job's call, not a brand
 -- admin's: brands_update lets a brand admin update any column of their brand, so this trigger guards
--- deleted_at for the application role. System scopes (the pool's own role) are not mixerai_app and pass.
+-- deleted_at for every role that is held to row-level security (mixerai_app, and a tenant login after
+-- RESET ROLE). System scopes (the owner, which bypasses row-level security) pass.
 CREATE FUNCTION mixerai.brands_guard_soft_delete() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = ''
     AS $$
 BEGIN
     IF NEW.deleted_at IS DISTINCT FROM OLD.deleted_at
-       AND current_user = 'mixerai_app' AND NOT mixerai.app_is_platform_admin() THEN
+       AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+       AND NOT mixerai.app_is_platform_admin() THEN
         RAISE EXCEPTION 'only a platform admin or a system scope may delete or restore a brand'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -108,16 +136,30 @@ CREATE TRIGGER brands_guard_soft_delete BEFORE UPDATE OF deleted_at ON mixerai.b
     FOR EACH ROW EXECUTE FUNCTION mixerai.brands_guard_soft_delete();
 
 -- Every master claim brand must exist, reported as a foreign-key violation so the crate maps it like
--- one. SECURITY DEFINER: the brands named are other tenants, which a tenant scope cannot see.
--- Soft-deleted brands still exist (they may be restored), so they pass.
+-- one; in a tenant scope every newly named one must also be live and administered by the acting user
+-- (platform admins excepted), as a parent must (brands_no_cycle). SECURITY DEFINER: the brands named are
+-- other tenants, which a tenant scope cannot see. For system scopes soft-deleted brands still exist
+-- (they may be restored), so they pass.
 CREATE FUNCTION mixerai.brands_master_claim_brands_exist() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = ''
     AS $$
+DECLARE
+    tenant boolean := mixerai.app_current_user_id() IS NOT NULL;
 BEGIN
+    IF TG_TABLE_SCHEMA <> 'mixerai' OR TG_TABLE_NAME <> 'brands' THEN
+        RAISE EXCEPTION 'brands_master_claim_brands_exist is for mixerai.brands only'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF EXISTS (SELECT 1 FROM unnest(NEW.master_claim_brand_ids) AS m (id)
-               WHERE NOT EXISTS (SELECT 1 FROM mixerai.brands b WHERE b.id = m.id)) THEN
-        RAISE EXCEPTION 'a master claim brand of brand % does not exist', NEW.id
+               WHERE NOT EXISTS (SELECT 1 FROM mixerai.brands b WHERE b.id = m.id)
+                  OR (tenant
+                      AND m.id <> ALL (CASE WHEN TG_OP = 'UPDATE' THEN OLD.master_claim_brand_ids
+                                            ELSE '{}'::uuid[] END)
+                      AND (NOT mixerai.app_administers(m.id)
+                           OR NOT EXISTS (SELECT 1 FROM mixerai.brands b
+                                          WHERE b.id = m.id AND b.deleted_at IS NULL)))) THEN
+        RAISE EXCEPTION 'a master claim brand of brand % does not exist or is not the acting user''s to name', NEW.id
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'brands_master_claim_brand_ids_fkey';
     END IF;
     RETURN NEW;
@@ -144,6 +186,9 @@ CREATE INDEX idx_brand_vetting_agencies_brand ON mixerai.brand_vetting_agencies 
 
 CREATE TRIGGER brand_vetting_agencies_bump_version BEFORE UPDATE ON mixerai.brand_vetting_agencies
     FOR EACH ROW EXECUTE FUNCTION mixerai.bump_version();
+
+CREATE TRIGGER brands_stamp_actor BEFORE INSERT ON mixerai.brands
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_actor('created_by=insert');
 
 CREATE TRIGGER brands_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.brands
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('id', 'audit');
@@ -178,3 +223,6 @@ CREATE POLICY brand_vetting_agencies_update ON mixerai.brand_vetting_agencies FO
     USING ((SELECT mixerai.app_can_admin())) WITH CHECK ((SELECT mixerai.app_can_admin()));
 CREATE POLICY brand_vetting_agencies_delete ON mixerai.brand_vetting_agencies FOR DELETE TO mixerai_app
     USING ((SELECT mixerai.app_can_admin()));
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

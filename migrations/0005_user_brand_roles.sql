@@ -29,26 +29,40 @@ CREATE INDEX idx_user_brand_roles_brand ON mixerai.user_brand_roles (brand_id, r
 -- Members of a brand, newest grant first; a user's memberships, newest first (keyset pages).
 CREATE INDEX idx_user_brand_roles_brand_assigned ON mixerai.user_brand_roles (brand_id, assigned_at DESC, id DESC);
 CREATE INDEX idx_user_brand_roles_user_assigned ON mixerai.user_brand_roles (user_id, assigned_at DESC, id DESC);
+-- The foreign-key check of assigned_by when a user is purged.
+CREATE INDEX idx_user_brand_roles_assigned_by ON mixerai.user_brand_roles (assigned_by) WHERE assigned_by IS NOT NULL;
 
 CREATE TRIGGER user_brand_roles_bump_version
     BEFORE UPDATE OF role, permissions, restrictions, expires_at, assigned_by, assigned_at
     ON mixerai.user_brand_roles FOR EACH ROW EXECUTE FUNCTION mixerai.bump_version();
 
--- Permission changes are security events (spec 5.1 "Audit required").
-CREATE TRIGGER user_brand_roles_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.user_brand_roles
-    FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'security');
+-- The assigning admin is the acting one (0001 stamp_actor).
+CREATE TRIGGER user_brand_roles_stamp_actor BEFORE INSERT OR UPDATE OF assigned_by ON mixerai.user_brand_roles
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_actor('assigned_by=insert', 'assigned_by=change');
 
--- Access tracking without giving viewers UPDATE on role rows: records one use of the acting user's role
--- in the scope's brand.
+-- Permission changes are security events (spec 5.1 "Audit required"). Access tracking is not a
+-- permission change: its columns are left out of the UPDATE OF list, so counting a use writes no event
+-- (a viewer could otherwise fill the trail, with seven-year retention, one call at a time). The count
+-- and the last access are kept on the row itself.
+CREATE TRIGGER user_brand_roles_audit
+    AFTER INSERT OR DELETE OR UPDATE OF user_id, brand_id, role, permissions, restrictions, assigned_by,
+        assigned_at, expires_at
+    ON mixerai.user_brand_roles FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'security');
+
+-- Access tracking without giving viewers UPDATE on role rows: records one use of the acting user's live
+-- role in the scope's brand; a soft-deleted user's accesses are not counted.
 CREATE FUNCTION mixerai.app_touch_brand_access() RETURNS void
     LANGUAGE sql VOLATILE SECURITY DEFINER
     SET search_path = ''
     AS $$
-    UPDATE mixerai.user_brand_roles
-    SET last_accessed_at = now(), access_count = access_count + 1
-    WHERE user_id = mixerai.app_current_user_id() AND brand_id = mixerai.app_current_brand_id()
-      AND (expires_at IS NULL OR expires_at > now())
+    UPDATE mixerai.user_brand_roles r
+    SET last_accessed_at = now(), access_count = r.access_count + 1
+    FROM mixerai.users u
+    WHERE r.user_id = mixerai.app_current_user_id() AND r.brand_id = mixerai.app_current_brand_id()
+      AND (r.expires_at IS NULL OR r.expires_at > now())
+      AND u.id = r.user_id AND u.deleted_at IS NULL
 $$;
+GRANT EXECUTE ON FUNCTION mixerai.app_touch_brand_access() TO mixerai_app;
 
 -- Members see the brand's members; admins grant, change and revoke.
 GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.user_brand_roles TO mixerai_app;
@@ -80,3 +94,6 @@ WHERE u.deleted_at IS NULL
            AND EXISTS (SELECT 1 FROM mixerai.user_brand_roles r
                        WHERE r.user_id = u.id AND r.brand_id = (SELECT mixerai.app_current_brand_id()))));
 GRANT SELECT ON mixerai.user_profiles TO mixerai_app;
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

@@ -41,9 +41,22 @@ CREATE INDEX idx_content_templates_brands ON mixerai.content_templates USING gin
 -- enforced by the RESTRICTIVE policy below) that a btree cannot serve; a brand has few templates, so
 -- walking the creation order and filtering is the cheap plan, and it never sorts.
 CREATE INDEX idx_content_templates_created ON mixerai.content_templates (created_at DESC, id DESC);
+-- The foreign-key check of created_by when a user is purged.
+CREATE INDEX idx_content_templates_created_by ON mixerai.content_templates (created_by);
 
 CREATE TRIGGER content_templates_stamp_update BEFORE UPDATE ON mixerai.content_templates
     FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
+
+CREATE TRIGGER content_templates_stamp_actor BEFORE INSERT ON mixerai.content_templates
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_actor('created_by=insert');
+
+-- Whether `template` is assigned to `brand`: the check a reference to a shared template needs
+-- (content, AI generations), since a foreign key alone accepts any template of any tenant.
+-- SECURITY DEFINER: the template may be one the writing scope cannot read.
+CREATE FUNCTION mixerai.template_assigned(template uuid, brand uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+    AS $$ SELECT EXISTS (SELECT 1 FROM mixerai.content_templates t WHERE t.id = template AND brand = ANY (t.brand_ids)) $$;
 
 CREATE TRIGGER content_templates_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.content_templates
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('', 'audit');
@@ -70,3 +83,6 @@ CREATE POLICY content_templates_update ON mixerai.content_templates FOR UPDATE T
 CREATE POLICY content_templates_delete ON mixerai.content_templates FOR DELETE TO mixerai_app
     USING ((SELECT mixerai.app_is_platform_admin())
            OR ((SELECT mixerai.app_can_write()) AND brand_ids = ARRAY[(SELECT mixerai.app_current_brand_id())]));
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

@@ -34,9 +34,20 @@ CREATE INDEX idx_workflows_brands ON mixerai.workflows USING gin (brand_ids);
 CREATE INDEX idx_workflows_default ON mixerai.workflows (is_default) WHERE is_active;
 -- The keyset-paginated list; see idx_content_templates_created for why creation order alone.
 CREATE INDEX idx_workflows_created ON mixerai.workflows (created_at DESC, id DESC);
+-- The foreign-key check of created_by when a user is purged.
+CREATE INDEX idx_workflows_created_by ON mixerai.workflows (created_by);
 
 CREATE TRIGGER workflows_stamp_update BEFORE UPDATE ON mixerai.workflows
     FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
+
+CREATE TRIGGER workflows_stamp_actor BEFORE INSERT ON mixerai.workflows
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_actor('created_by=insert');
+
+-- Whether `workflow` is assigned to `brand` (see template_assigned, 0006).
+CREATE FUNCTION mixerai.workflow_assigned(workflow uuid, brand uuid) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = ''
+    AS $$ SELECT EXISTS (SELECT 1 FROM mixerai.workflows w WHERE w.id = workflow AND brand = ANY (w.brand_ids)) $$;
 
 CREATE TRIGGER workflows_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.workflows
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('', 'audit');
@@ -44,10 +55,12 @@ CREATE TRIGGER workflows_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.workf
 -- One default workflow per brand and content type. brand_ids and content_types are arrays, so a unique
 -- index cannot say "no two active defaults share a brand and a type", and an exclusion constraint cannot
 -- either: `&&` on uuid[] / text[] exists only for GIN, which does not support exclusion constraints (GiST
--- array overlap needs the intarray extension and int4[]). This trigger does it under transaction-level
--- advisory locks, one per brand of the row, taken in brand order so two writers cannot deadlock. Scopes
--- run in READ COMMITTED, so the check query after the lock sees every default committed by the lock's
--- previous holder. A clash is raised as unique_violation (23505) naming
+-- array overlap needs the intarray extension and int4[]). This trigger does it under row locks on the
+-- row's brands (FOR NO KEY UPDATE: content inserts, which only key-share the brand row, never wait),
+-- taken in brand order so two writers cannot deadlock. Scopes run in READ COMMITTED, so the check query
+-- after the lock sees every default committed by the lock's previous holder. A row lock, not an advisory
+-- lock: any session could take an advisory key and hold it for ever, while a brand's row can be locked
+-- only by those who may update it (its admins, who block only themselves). A clash is raised as unique_violation (23505) naming
 -- workflows_one_default_per_brand_type, which the crate maps to Error::Conflict like any unique key.
 -- SECURITY DEFINER: the check must see every active default of the row's brands, including rows the
 -- acting scope cannot read (a default shared with a brand of another tenant), or two brand admins could
@@ -57,13 +70,12 @@ CREATE FUNCTION mixerai.workflows_one_default() RETURNS trigger
     SET search_path = ''
     AS $$
 DECLARE
-    brand uuid;
     clash uuid;
 BEGIN
-    FOR brand IN SELECT DISTINCT b FROM unnest(NEW.brand_ids) AS b ORDER BY b LOOP
-        -- The first key names this lock space; the second the brand.
-        PERFORM pg_advisory_xact_lock(hashtext('workflows_one_default'), hashtext(brand::text));
-    END LOOP;
+    IF TG_TABLE_SCHEMA <> 'mixerai' OR TG_TABLE_NAME <> 'workflows' THEN
+        RAISE EXCEPTION 'workflows_one_default is for mixerai.workflows only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM 1 FROM mixerai.brands b WHERE b.id = ANY (NEW.brand_ids) ORDER BY b.id FOR NO KEY UPDATE;
     SELECT w.id INTO clash
     FROM mixerai.workflows w
     WHERE w.id <> NEW.id AND w.is_default AND w.is_active
@@ -101,3 +113,6 @@ CREATE POLICY workflows_update ON mixerai.workflows FOR UPDATE TO mixerai_app
 CREATE POLICY workflows_delete ON mixerai.workflows FOR DELETE TO mixerai_app
     USING ((SELECT mixerai.app_is_platform_admin())
            OR ((SELECT mixerai.app_can_admin()) AND brand_ids = ARRAY[(SELECT mixerai.app_current_brand_id())]));
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

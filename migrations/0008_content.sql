@@ -37,7 +37,8 @@ CREATE TABLE mixerai.content (
     version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
     version_note TEXT,
     is_draft BOOLEAN NOT NULL DEFAULT true,
-    parent_id UUID REFERENCES mixerai.content (id),
+    -- An item of the same brand only: content_parent_fkey below names (parent_id, brand_id).
+    parent_id UUID,
 
     views INTEGER NOT NULL DEFAULT 0 CHECK (views >= 0),
     shares INTEGER NOT NULL DEFAULT 0 CHECK (shares >= 0),
@@ -61,8 +62,10 @@ CREATE TABLE mixerai.content (
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     deleted_at TIMESTAMPTZ,
 
-    -- Lets child tables reference (id, brand_id) together, so a child can never claim another brand.
+    -- Lets child tables reference (id, brand_id) together, so a child can never claim another brand
+    -- (a foreign-key check does not look at row-level security).
     CONSTRAINT content_id_brand_key UNIQUE (id, brand_id),
+    CONSTRAINT content_parent_fkey FOREIGN KEY (parent_id, brand_id) REFERENCES mixerai.content (id, brand_id),
     CONSTRAINT content_published_has_time CHECK (status <> 'published' OR published_at IS NOT NULL),
     CONSTRAINT content_scheduled_has_time CHECK (status <> 'scheduled' OR scheduled_for IS NOT NULL)
 );
@@ -86,11 +89,48 @@ CREATE INDEX idx_content_workflow ON mixerai.content (workflow_id, current_step_
 CREATE INDEX idx_content_template ON mixerai.content (template_id) WHERE template_id IS NOT NULL;
 CREATE INDEX idx_content_parent ON mixerai.content (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX idx_content_tags ON mixerai.content USING gin (tags);
+-- Foreign-key checks: of brand_id when a brand is purged (the brand indexes above are all partial, which
+-- such a check cannot use), and of the actor columns when a user is purged.
+CREATE INDEX idx_content_brand ON mixerai.content (brand_id);
+CREATE INDEX idx_content_created_by ON mixerai.content (created_by);
+CREATE INDEX idx_content_updated_by ON mixerai.content (updated_by);
+CREATE INDEX idx_content_published_by ON mixerai.content (published_by) WHERE published_by IS NOT NULL;
 CREATE INDEX idx_content_categories ON mixerai.content USING gin (categories);
 CREATE INDEX idx_content_fields ON mixerai.content USING gin (fields jsonb_path_ops);
 
 CREATE TRIGGER content_stamp_update BEFORE UPDATE ON mixerai.content
     FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
+
+CREATE TRIGGER content_stamp_actor BEFORE INSERT OR UPDATE ON mixerai.content
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_actor('created_by=insert', 'updated_by=insert',
+                                                      'updated_by=update', 'published_by=change');
+
+-- A template or workflow named by an item must be one assigned to the item's brand: the foreign keys
+-- alone accept any tenant's, and such a reference would also block that tenant's later purge. Reported
+-- as the foreign key's violation. Checked when the reference is set, not again when the template is
+-- later unassigned (the item keeps the template it was made from).
+CREATE FUNCTION mixerai.content_check_references() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+BEGIN
+    IF NEW.template_id IS NOT NULL
+       AND (TG_OP = 'INSERT' OR NEW.template_id IS DISTINCT FROM OLD.template_id OR NEW.brand_id <> OLD.brand_id)
+       AND NOT mixerai.template_assigned(NEW.template_id, NEW.brand_id) THEN
+        RAISE EXCEPTION 'template % is not assigned to brand %', NEW.template_id, NEW.brand_id
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'content_template_id_fkey', TABLE = 'content';
+    END IF;
+    IF NEW.workflow_id IS NOT NULL
+       AND (TG_OP = 'INSERT' OR NEW.workflow_id IS DISTINCT FROM OLD.workflow_id OR NEW.brand_id <> OLD.brand_id)
+       AND NOT mixerai.workflow_assigned(NEW.workflow_id, NEW.brand_id) THEN
+        RAISE EXCEPTION 'workflow % is not assigned to brand %', NEW.workflow_id, NEW.brand_id
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'content_workflow_id_fkey', TABLE = 'content';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER content_check_references BEFORE INSERT OR UPDATE OF template_id, workflow_id, brand_id
+    ON mixerai.content FOR EACH ROW EXECUTE FUNCTION mixerai.content_check_references();
 
 -- search_vector is derived from title, body and fields: left out of the trail.
 CREATE TRIGGER content_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.content
@@ -155,6 +195,9 @@ CREATE FUNCTION mixerai.content_search_inserted() RETURNS trigger
     SET search_path = ''
     AS $$
 BEGIN
+    IF TG_TABLE_SCHEMA <> 'mixerai' OR TG_TABLE_NAME <> 'content' THEN
+        RAISE EXCEPTION 'content_search_inserted is for mixerai.content only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
     INSERT INTO mixerai.content_search (content_id, brand_id, search_vector)
     SELECT i.id, i.brand_id, i.search_vector || mixerai.content_search_brand_term(i.brand_id)::tsvector
     FROM inserted i WHERE i.deleted_at IS NULL;
@@ -170,6 +213,9 @@ CREATE FUNCTION mixerai.content_search_updated() RETURNS trigger
     SET search_path = ''
     AS $$
 BEGIN
+    IF TG_TABLE_SCHEMA <> 'mixerai' OR TG_TABLE_NAME <> 'content' THEN
+        RAISE EXCEPTION 'content_search_updated is for mixerai.content only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF NEW.deleted_at IS NOT NULL THEN
         DELETE FROM mixerai.content_search WHERE content_id = NEW.id;
     ELSE
@@ -209,5 +255,7 @@ BEGIN
     LIMIT max_rows;
 END
 $$;
-REVOKE ALL ON FUNCTION mixerai.content_search_ids(tsquery, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mixerai.content_search_ids(tsquery, integer) TO mixerai_app;
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

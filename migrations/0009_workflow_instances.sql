@@ -30,9 +30,34 @@ CREATE TABLE mixerai.workflow_instances (
 CREATE INDEX idx_workflow_instances_brand ON mixerai.workflow_instances (brand_id, started_at DESC);
 CREATE INDEX idx_workflow_instances_content ON mixerai.workflow_instances (content_id);
 CREATE INDEX idx_workflow_instances_workflow ON mixerai.workflow_instances (workflow_id);
+-- Foreign-key checks of the actor columns when a user is purged.
+CREATE INDEX idx_workflow_instances_started_by ON mixerai.workflow_instances (started_by);
+CREATE INDEX idx_workflow_instances_completed_by ON mixerai.workflow_instances (completed_by)
+    WHERE completed_by IS NOT NULL;
 CREATE INDEX idx_workflow_instances_deadline ON mixerai.workflow_instances (deadline_at) WHERE status = 'active';
 -- One active run per content item.
 CREATE UNIQUE INDEX workflow_instances_one_active ON mixerai.workflow_instances (content_id) WHERE status = 'active';
+
+CREATE TRIGGER workflow_instances_stamp_actor BEFORE INSERT OR UPDATE ON mixerai.workflow_instances
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_actor('started_by=insert', 'completed_by=change');
+
+-- An instance runs a workflow assigned to its brand (see content_check_references, 0008).
+CREATE FUNCTION mixerai.workflow_instances_check_references() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+BEGIN
+    IF NOT mixerai.workflow_assigned(NEW.workflow_id, NEW.brand_id) THEN
+        RAISE EXCEPTION 'workflow % is not assigned to brand %', NEW.workflow_id, NEW.brand_id
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'workflow_instances_workflow_id_fkey',
+                  TABLE = 'workflow_instances';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER workflow_instances_check_references
+    BEFORE INSERT OR UPDATE OF workflow_id, brand_id ON mixerai.workflow_instances
+    FOR EACH ROW EXECUTE FUNCTION mixerai.workflow_instances_check_references();
 
 CREATE TRIGGER workflow_instances_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.workflow_instances
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'audit');
@@ -50,3 +75,6 @@ CREATE POLICY workflow_instances_update ON mixerai.workflow_instances FOR UPDATE
     USING ((SELECT mixerai.app_can_write())) WITH CHECK ((SELECT mixerai.app_can_write()));
 CREATE POLICY workflow_instances_delete ON mixerai.workflow_instances FOR DELETE TO mixerai_app
     USING ((SELECT mixerai.app_can_write()));
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

@@ -45,9 +45,17 @@ CREATE INDEX idx_claims_countries ON mixerai.claims USING gin (countries);
 -- filters are applied while walking this index in order (a brand holds hundreds to a few thousand
 -- claims, and a page stops after limit + 1 matches): no sort, no OFFSET.
 CREATE INDEX idx_claims_brand_created ON mixerai.claims (brand_id, created_at DESC, id DESC) WHERE deleted_at IS NULL;
+-- Foreign-key checks: of brand_id when a brand is purged (the indexes above are partial), of the actor
+-- columns when a user is purged.
+CREATE INDEX idx_claims_brand ON mixerai.claims (brand_id);
+CREATE INDEX idx_claims_created_by ON mixerai.claims (created_by);
+CREATE INDEX idx_claims_updated_by ON mixerai.claims (updated_by);
 
 CREATE TRIGGER claims_stamp_update BEFORE UPDATE ON mixerai.claims
     FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_update();
+
+CREATE TRIGGER claims_stamp_actor BEFORE INSERT OR UPDATE ON mixerai.claims
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_actor('created_by=insert', 'updated_by=insert', 'updated_by=update');
 
 CREATE TRIGGER claims_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.claims
     FOR EACH ROW EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'audit');

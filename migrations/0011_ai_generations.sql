@@ -50,6 +50,30 @@ CREATE INDEX idx_ai_generations_brand_type_created ON mixerai.ai_generations (br
 CREATE INDEX idx_ai_generations_brand_user_created ON mixerai.ai_generations (brand_id, user_id, created_at DESC, id DESC);
 CREATE INDEX idx_ai_generations_user ON mixerai.ai_generations (user_id, created_at DESC);
 CREATE INDEX idx_ai_generations_content ON mixerai.ai_generations (content_id) WHERE content_id IS NOT NULL;
+-- The foreign-key action of template_id (ON DELETE SET NULL) when a template is deleted.
+CREATE INDEX idx_ai_generations_template ON mixerai.ai_generations (template_id) WHERE template_id IS NOT NULL;
+
+-- The requesting user is the acting one (0001 stamp_actor).
+CREATE TRIGGER ai_generations_stamp_actor BEFORE INSERT ON mixerai.ai_generations
+    FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_actor('user_id=insert');
+
+-- A generation names a template assigned to its brand (see content_check_references, 0008).
+CREATE FUNCTION mixerai.ai_generations_check_references() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+BEGIN
+    IF NEW.template_id IS NOT NULL AND NOT mixerai.template_assigned(NEW.template_id, NEW.brand_id) THEN
+        RAISE EXCEPTION 'template % is not assigned to brand %', NEW.template_id, NEW.brand_id
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'ai_generations_template_id_fkey',
+                  TABLE = 'ai_generations';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER ai_generations_check_references
+    BEFORE INSERT OR UPDATE OF template_id, brand_id ON mixerai.ai_generations
+    FOR EACH ROW EXECUTE FUNCTION mixerai.ai_generations_check_references();
 
 CREATE TRIGGER ai_generations_bump_version BEFORE UPDATE ON mixerai.ai_generations
     FOR EACH ROW EXECUTE FUNCTION mixerai.bump_version();
@@ -67,3 +91,6 @@ CREATE POLICY ai_generations_update ON mixerai.ai_generations FOR UPDATE TO mixe
     USING ((SELECT mixerai.app_can_write())) WITH CHECK ((SELECT mixerai.app_can_write()));
 CREATE POLICY ai_generations_delete ON mixerai.ai_generations FOR DELETE TO mixerai_app
     USING ((SELECT mixerai.app_can_admin()));
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

@@ -37,3 +37,6 @@ UNION ALL
 SELECT 'content_without_metadata', count(*)
 FROM mixerai.content
 WHERE deleted_at IS NULL AND metadata = '{}' AND status = 'published';
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

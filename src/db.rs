@@ -1,6 +1,7 @@
 //! [`Database`]: the pool, the embedded migrations, and the doors into scopes.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::migrate::{MigrateError, Migrator};
@@ -69,10 +70,31 @@ pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 /// - **Connecting as `mixerai_app`** or any role that does not bypass: system scopes cannot work.
 ///
 /// A superuser works but is not recommended: it can do anything else as well.
+///
+/// # An optional tenant login
+/// By default tenant scopes run on the owner's pool and switch to `mixerai_app` for the transaction.
+/// If tenant code may run arbitrary SQL inside a scope, a `RESET ROLE` there would return to the
+/// owner, which bypasses row-level security. [`Database::with_tenant_login`] closes that: tenant scopes
+/// then run on a pool of their own, logged in as a role that cannot bypass anything, so a `RESET ROLE`
+/// gains nothing. Set it up once, as a superuser:
+///
+/// ```sql
+/// CREATE ROLE mixerai_tenant LOGIN PASSWORD '…' NOSUPERUSER NOBYPASSRLS NOINHERIT;
+/// GRANT mixerai_app TO mixerai_tenant;
+/// ```
+///
+/// `NOINHERIT`: outside the scope's `SET ROLE mixerai_app` the login holds no privilege of its own, not
+/// even on the crate's schema.
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: PgPool,
+    tenant_pool: Option<PgPool>,
+    lock_timeout: Duration,
 }
+
+/// How long a statement in a scope waits for a lock before giving up, unless
+/// [`Database::with_lock_timeout`] says otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Database {
     /// Connects a pool with sqlx's default settings (at most 10 connections) to `url`
@@ -100,16 +122,59 @@ impl Database {
     /// # Ok(()) }
     /// ```
     pub async fn connect_with(options: PgConnectOptions, pool: PgPoolOptions) -> Result<Self> {
-        Ok(Self {
-            pool: pool.connect_with(options).await?,
-        })
+        Ok(Self::from_pool(pool.connect_with(options).await?))
+    }
+
+    /// Runs every tenant scope on a pool of its own, logged in with `options` as a tenant login (see
+    /// [`Database`]): a role that is a member of `mixerai_app`, neither a superuser nor `BYPASSRLS`, and
+    /// a member of no role that is. Refused with [`Error::Misconfigured`] otherwise, before any scope
+    /// runs on it. System scopes and migrations keep the owner's pool.
+    pub async fn with_tenant_login(
+        mut self,
+        options: PgConnectOptions,
+        pool: PgPoolOptions,
+    ) -> Result<Self> {
+        let tenant = pool.connect_with(options).await?;
+        let (role, member, escapes): (String, bool, bool) = sqlx::query_as(
+            "SELECT current_user::text, pg_has_role(current_user, $1, 'MEMBER'),
+                    EXISTS (SELECT 1 FROM pg_roles r
+                            WHERE (r.rolsuper OR r.rolbypassrls)
+                              AND pg_has_role(current_user, r.oid, 'MEMBER'))",
+        )
+        .bind(APP_ROLE)
+        .fetch_one(&tenant)
+        .await?;
+        if !member || escapes {
+            tenant.close().await;
+            return Err(Error::Misconfigured {
+                reason: format!(
+                    "role \"{role}\" cannot be the tenant login: it must be a member of {APP_ROLE} \
+                     and neither be, nor be a member of, a role that is a superuser or BYPASSRLS \
+                     (as a superuser: CREATE ROLE … LOGIN NOINHERIT NOBYPASSRLS; GRANT {APP_ROLE} TO …)"
+                ),
+            });
+        }
+        self.tenant_pool = Some(tenant);
+        Ok(self)
+    }
+
+    /// Bounds every lock wait of a scope's statements (`lock_timeout`, transaction-local). A wait that
+    /// runs out fails the statement with [`Error::Retryable`] (`55P03`). Default
+    /// [`DEFAULT_LOCK_TIMEOUT`].
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     /// Wraps an existing pool. The pool's role must be the role that migrated the schema, or one like it:
     /// `BYPASSRLS`, a member of `mixerai_app` (the migrations grant this to the role that runs them),
     /// and not a superuser (see [`Database`] and [`Scope`]).
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            tenant_pool: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
     }
 
     /// The underlying pool, for the host's own queries outside the MixerAI schema.
@@ -163,14 +228,15 @@ impl Database {
     /// Opens a tenant scope: a transaction acting as `user` inside `brand`, with row-level security
     /// enforced by PostgreSQL. See [`Scope`].
     pub async fn scope(&self, user: UserId, brand: BrandId) -> Result<Scope> {
-        Scope::begin(&self.pool, user, brand).await
+        let pool = self.tenant_pool.as_ref().unwrap_or(&self.pool);
+        Scope::begin(pool, user, brand, self.lock_timeout).await
     }
 
     /// Opens a system scope: a transaction with the pool's own role and no tenant context, for
     /// maintenance jobs and set-up (creating users and brands, granting the first roles). See
     /// [`SystemScope`].
     pub async fn system_scope(&self) -> Result<SystemScope> {
-        SystemScope::begin(&self.pool).await
+        SystemScope::begin(&self.pool, self.lock_timeout).await
     }
 }
 

@@ -97,11 +97,12 @@ pub enum Error {
         reason: String,
     },
 
-    /// The transaction lost a race (serialization failure 40001 or deadlock 40P01) and was rolled back.
-    /// Running the same work again in a new transaction is expected to succeed.
+    /// The transaction lost a race (serialization failure 40001, deadlock 40P01) or waited too long
+    /// for a lock (55P03, the scope's `lock_timeout`), and was rolled back. Running the same work again
+    /// in a new transaction is expected to succeed.
     #[error("transaction must be retried ({sqlstate})")]
     Retryable {
-        /// `40001` or `40P01`.
+        /// `40001`, `40P01` or `55P03`.
         sqlstate: &'static str,
         /// The database's error.
         #[source]
@@ -230,6 +231,11 @@ impl From<sqlx::Error> for Error {
             },
             Some("40P01") => Error::Retryable {
                 sqlstate: "40P01",
+                source: err,
+            },
+            // lock_not_available: a lock wait ran out (the scope's lock_timeout).
+            Some("55P03") => Error::Retryable {
+                sqlstate: "55P03",
                 source: err,
             },
             _ => Error::Database(err),

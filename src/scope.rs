@@ -1,5 +1,7 @@
 //! Scopes: the transactions every read and write of MixerAI data runs in.
 
+use std::time::Duration;
+
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use tracing::Instrument;
 
@@ -17,14 +19,58 @@ use crate::workflows::WorkflowRepo;
 /// A tenant scope: one transaction acting as one user inside one brand.
 ///
 /// # Threat model
-/// - **PostgreSQL enforces** which rows are visible and writable: the scope runs as the role
-///   `mixerai_app` (no superuser, no `BYPASSRLS`, owns nothing) under `FORCE ROW LEVEL SECURITY`, with
-///   policies that admit only rows of the scope's brand, and only what the user's live role allows.
-/// - **The crate enforces** that the context is set correctly and only transaction-locally
-///   (`set_config(.., true)`), in the same round trip as `BEGIN`, so it can never leak to the next
-///   borrower of a pooled connection, even behind PgBouncer in transaction mode.
-/// - **The host must never** do tenant work over a superuser or `BYPASSRLS` connection outside a
-///   scope, nor call `set_config('app.…')` or `SET ROLE` itself.
+/// What holds even against a hostile tenant: one who runs arbitrary SQL inside their own scope
+/// (through [`Scope::connection`], or an injection in host code), and outsiders with no role at all.
+///
+/// **PostgreSQL guarantees** (migrations, tested as `mixerai_app` in `tests/it/tenancy.rs` and
+/// `tests/it/hardening.rs`):
+/// - A scope sees and changes only its brand's rows, and only what the user's live role allows: the
+///   scope runs as `mixerai_app` (no superuser, no `BYPASSRLS`, owns nothing) under `FORCE ROW LEVEL
+///   SECURITY`, a RESTRICTIVE brand policy on every table, PERMISSIVE per-command role policies; no
+///   context is no rows. Members see each other's public profile (`mixerai.user_profiles`) and nothing
+///   more.
+/// - The audit trail cannot be forged, rewritten or poisoned: the application role writes no event
+///   directly; the audit trigger and `mixerai.append_event` set version, position, transaction, time,
+///   user and brand themselves, and an explicit append goes only into the scope's brand's streams.
+/// - Actor columns (`created_by`, `updated_by`, …) are the acting user, set by the database; a
+///   reference to another row names a row of the same brand (composite keys, or a check for shared
+///   templates and workflows); a brand hangs only under, and names as master claim brands only,
+///   brands its admin administers.
+/// - No function runs for just anyone: `EXECUTE` is revoked from `PUBLIC` on every function of the
+///   schema and granted to `mixerai_app` for exactly the helpers its policies and statements call;
+///   trigger functions refuse any table but their own; every function pins `search_path = ''` and
+///   names everything by schema, so no object a tenant creates (in `public`, in `pg_temp`) is ever
+///   picked up, and the schema itself is writable by its owner only.
+/// - No lock a tenant or outsider can take blocks another brand: rules spanning rows lock brand rows
+///   or rows of `mixerai.locks`, which untrusted roles cannot touch, never advisory keys.
+///
+/// **The crate guarantees** (this type):
+/// - The context is set only transaction-locally (`set_config(.., true)`), in the same round trip as
+///   `BEGIN`, so it never leaks to the next borrower of a pooled connection, also behind PgBouncer in
+///   transaction mode.
+/// - A scope starts from a clean session, whatever the previous borrower of the connection left: in
+///   that same round trip, before `BEGIN`, `RESET ALL` (session settings, a changed `search_path`, a
+///   session-level `app.*` value, `SET ROLE`), `DISCARD TEMP` (temporary tables that could shadow a
+///   host's unqualified names), `UNLISTEN *` and `pg_advisory_unlock_all()`, committed on their own
+///   so that a scope that rolls back does not bring the old state back. A [`SystemScope`] clears
+///   the tenant context too, so nothing a tenant set is attributed to maintenance work. Measured cost:
+///   see `benches/tenancy.rs` (the empty scope); no extra round trip.
+/// - Every wait on a lock in a scope is bounded: `lock_timeout` is set for the transaction
+///   ([`Database::with_lock_timeout`](crate::Database::with_lock_timeout), 5 s by default), and a wait
+///   that runs out is [`Error::Retryable`](crate::Error::Retryable) (`55P03`).
+/// - Every statement the crate runs names its objects by schema, so it does not depend on the session's
+///   `search_path`.
+///
+/// **The host must**:
+/// - never do tenant work over the owner's pool outside a scope, nor call `set_config('app.…')` or
+///   `SET ROLE` itself;
+/// - keep its own session settings in the connect options, not in `SET` statements on pooled
+///   connections (a scope's `RESET ALL` returns each connection to the settings it was opened with);
+/// - if tenant code may run arbitrary SQL inside scopes: open tenant scopes on a **tenant login**
+///   ([`Database::with_tenant_login`](crate::Database::with_tenant_login)). On the owner's pool a
+///   `RESET ROLE` inside a scope returns to the owner, which bypasses row-level security; on a tenant
+///   login (a role without `BYPASSRLS`, a member of `mixerai_app` and of nothing that bypasses) it
+///   returns to a role that gains nothing.
 ///
 /// Commit with [`Scope::commit`]. Dropping a scope without committing rolls it back.
 ///
@@ -43,18 +89,39 @@ pub struct Scope {
 /// The application role tenant scopes switch to. Created by the migrations.
 pub const APP_ROLE: &str = "mixerai_app";
 
+/// What every scope runs before its `BEGIN`, in the same round trip: the session back to the settings
+/// its connection was opened with, no temporary objects, no notification channels, no session-level
+/// advisory locks, whatever the connection's previous borrower did (see [`Scope`]'s threat model).
+///
+/// A transaction of its own, committed before the scope's `BEGIN`: statements before a `BEGIN` in one
+/// simple query would otherwise join its transaction, and a scope that rolls back would undo the
+/// reset (an explicit `COMMIT` of that implicit block works too, but warns on every scope).
+const SESSION_RESET: &str =
+    "BEGIN; RESET ALL; DISCARD TEMP; UNLISTEN *; SELECT pg_advisory_unlock_all(); COMMIT;";
+
 impl Scope {
-    pub(crate) async fn begin(pool: &PgPool, user: UserId, brand: BrandId) -> Result<Self> {
-        // One simple-protocol round trip: BEGIN plus the whole context. The ids are typed UUIDs whose
-        // text form is hex and dashes only, so formatting them into the statement cannot inject SQL;
-        // the extended protocol (binds) would cost a second round trip.
+    pub(crate) async fn begin(
+        pool: &PgPool,
+        user: UserId,
+        brand: BrandId,
+        lock_timeout: Duration,
+    ) -> Result<Self> {
+        // One simple-protocol round trip: the session reset, BEGIN and the whole context. The ids are
+        // typed UUIDs whose text form is hex and dashes only, and the timeout a number, so formatting
+        // them into the statement cannot inject SQL; the extended protocol (binds) would cost a second
+        // round trip.
         let begin = format!(
-            "BEGIN; SELECT set_config('role', '{APP_ROLE}', true), \
+            "{SESSION_RESET} BEGIN; SELECT set_config('role', '{APP_ROLE}', true), \
              set_config('app.current_user_id', '{user}', true), \
-             set_config('app.current_brand_id', '{brand}', true)"
+             set_config('app.current_brand_id', '{brand}', true), \
+             set_config('lock_timeout', '{}ms', true)",
+            lock_timeout.as_millis()
         );
         let span = tracing::debug_span!("mixerai.scope", user = %user, brand = %brand);
-        let tx = pool.begin_with(AssertSqlSafe(begin)).await?;
+        let tx = pool
+            .begin_with(AssertSqlSafe(begin))
+            .instrument(span.clone())
+            .await?;
         Ok(Self {
             ctx: Ctx::new(tx, Some(user), Some(brand), span),
             user,
@@ -155,10 +222,22 @@ pub struct SystemScope {
 }
 
 impl SystemScope {
-    pub(crate) async fn begin(pool: &PgPool) -> Result<Self> {
+    pub(crate) async fn begin(pool: &PgPool, lock_timeout: Duration) -> Result<Self> {
+        // As a tenant scope's begin (see there), with the tenant context cleared: a session-level
+        // `app.*` value left behind would otherwise be read by the audit trigger as the actor.
+        let begin = format!(
+            "{SESSION_RESET} BEGIN; SELECT set_config('app.current_user_id', '', true), \
+             set_config('app.current_brand_id', '', true), \
+             set_config('lock_timeout', '{}ms', true)",
+            lock_timeout.as_millis()
+        );
         let span = tracing::debug_span!("mixerai.system_scope");
+        let tx = pool
+            .begin_with(AssertSqlSafe(begin))
+            .instrument(span.clone())
+            .await?;
         Ok(Self {
-            ctx: Ctx::new(pool.begin().await?, None, None, span),
+            ctx: Ctx::new(tx, None, None, span),
         })
     }
 

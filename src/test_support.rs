@@ -81,6 +81,11 @@ use crate::{Error, Result};
 /// module docs). Made by the harness, once per server; kept on a server of [`SERVER_URL_VAR`].
 pub const OWNER_ROLE: &str = "mixerai_test_owner";
 
+/// The tenant login the harness makes beside the owner, as [`Database`]'s docs prescribe for
+/// [`Database::with_tenant_login`]: `LOGIN NOINHERIT NOBYPASSRLS`, a member of `mixerai_app` and of
+/// nothing else. Same password as the owner's. See [`TestDatabase::tenant_connect_options`].
+pub const TENANT_ROLE: &str = "mixerai_test_tenant";
+
 /// The variable naming a server of one's own for the tests (`postgres://user:password@host:port/db`),
 /// instead of a throwaway cluster. Its login must be a superuser: the harness creates the roles
 /// `mixerai_app` and [`OWNER_ROLE`], and only a superuser may create a role with `BYPASSRLS`.
@@ -286,7 +291,17 @@ impl TestServer {
                                   AND m.member = '{OWNER_ROLE}'::regrole AND m.admin_option) THEN
                      GRANT mixerai_app TO \"{OWNER_ROLE}\" WITH ADMIN OPTION;
                  END IF;
-             END $$;"
+             END $$;
+             DO $$
+             BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{TENANT_ROLE}') THEN
+                     CREATE ROLE \"{TENANT_ROLE}\" LOGIN;
+                 END IF;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$;
+             ALTER ROLE \"{TENANT_ROLE}\" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION
+                 NOINHERIT PASSWORD {password};
+             GRANT mixerai_app TO \"{TENANT_ROLE}\";"
         );
         let roles_made = sqlx::raw_sql(AssertSqlSafe(roles))
             .execute(&mut admin)
@@ -407,6 +422,16 @@ impl TestDatabase {
     /// Connection options for this database, logging in as [`OWNER_ROLE`] like [`Self::database`].
     pub fn connect_options(&self) -> &PgConnectOptions {
         &self.options
+    }
+
+    /// Connection options for this database as the tenant login [`TENANT_ROLE`], for
+    /// [`Database::with_tenant_login`] (password: [`Self::password`]).
+    pub fn tenant_connect_options(&self) -> PgConnectOptions {
+        let options = self.options.clone().username(TENANT_ROLE);
+        match self.password() {
+            Some(password) => options.password(password),
+            None => options,
+        }
     }
 
     /// The password of [`Self::connect_options`]' login, for tools outside this process that log in

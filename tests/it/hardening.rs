@@ -1,0 +1,991 @@
+//! What a hostile tenant must not be able to do, tested as the application role inside its own scope
+//! (SQL through `Scope::connection()`, as a host's query or an injection in host code would run it)
+//! and as an outsider: forge or poison the trail, borrow the crate's functions, leave state for the
+//! next scope on a connection, shadow what a definer function calls, reference another brand's rows,
+//! graft a brand, flood the trail, hold a lock others need, read another member's private profile, or
+//! escape the scope with RESET ROLE.
+
+use std::time::{Duration, Instant};
+
+use mixerai_data::test_support::TestDatabase;
+use mixerai_data::types::{BrandId, UserId};
+use mixerai_data::{Database, Error, Scope};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{ConnectOptions, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::support::{
+    admin_pool, fresh_db, insert_brand, insert_content, insert_role, insert_user, pool,
+};
+
+/// Brands A and B; in A an admin, an editor and a viewer; in B an admin. The admin of A has no role
+/// in B.
+struct World {
+    db: TestDatabase,
+    a: Uuid,
+    b: Uuid,
+    admin_a: Uuid,
+    editor_a: Uuid,
+    viewer_a: Uuid,
+    admin_b: Uuid,
+}
+
+async fn world() -> World {
+    let db = fresh_db().await;
+    let p = pool(&db);
+    let admin_a = insert_user(p, "admin-a@example.com").await;
+    let editor_a = insert_user(p, "editor-a@example.com").await;
+    let viewer_a = insert_user(p, "viewer-a@example.com").await;
+    let admin_b = insert_user(p, "admin-b@example.com").await;
+    let a = insert_brand(p, "alpha", admin_a).await;
+    let b = insert_brand(p, "beta", admin_b).await;
+    insert_role(p, admin_a, a, "admin").await;
+    insert_role(p, editor_a, a, "editor").await;
+    insert_role(p, viewer_a, a, "viewer").await;
+    insert_role(p, admin_b, b, "admin").await;
+    World {
+        db,
+        a,
+        b,
+        admin_a,
+        editor_a,
+        viewer_a,
+        admin_b,
+    }
+}
+
+impl World {
+    async fn scope(&self, user: Uuid, brand: Uuid) -> Scope {
+        self.db
+            .database()
+            .scope(UserId::from_uuid(user), BrandId::from_uuid(brand))
+            .await
+            .unwrap()
+    }
+
+    fn owner(&self) -> &PgPool {
+        pool(&self.db)
+    }
+}
+
+/// Runs `sql` in `conn`, mapped to the crate's error.
+async fn run(conn: &mut PgConnection, sql: &str) -> Result<u64, Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(Error::from)
+}
+
+async fn events_of(owner: &PgPool, aggregate: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM mixerai.events WHERE aggregate_id = $1")
+        .bind(aggregate)
+        .fetch_one(owner)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_forged_event_is_refused_and_the_rows_later_writes_still_succeed() {
+    let w = world().await;
+    let item = insert_content(w.owner(), w.a, "target", w.editor_a).await;
+    let brand_b_row = w.b;
+    let mut s = w.scope(w.editor_a, w.a).await;
+    let forgeries = [
+        // Another user's name, a security category, a date in 2001.
+        format!(
+            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, category,
+                 payload, user_id, brand_id, created_at)
+             VALUES ('{item}', 'content', 'UPDATE', 1, 'security', '{{}}', '{}', '{}', '2001-01-01')",
+            w.admin_a, w.a
+        ),
+        // The next versions of a row, so its audited writes would collide.
+        format!(
+            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+             SELECT '{item}', 'content', 'UPDATE', v, '{{}}', '{}' FROM generate_series(2, 50) v",
+            w.a
+        ),
+        // The next global positions.
+        format!(
+            "INSERT INTO mixerai.events (position, aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+             OVERRIDING SYSTEM VALUE VALUES (1000000, '{item}', 'content', 'UPDATE', 99, '{{}}', '{}')",
+            w.a
+        ),
+        // The existence oracle.
+        format!(
+            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+             VALUES ('{brand_b_row}', 'brands', 'INSERT', 1, '{{}}', '{}') ON CONFLICT DO NOTHING",
+            w.a
+        ),
+        "UPDATE mixerai.events SET payload = '{}'".to_owned(),
+        "DELETE FROM mixerai.events".to_owned(),
+        "INSERT INTO mixerai.event_streams VALUES (gen_random_uuid(), 'x', NULL, 1)".to_owned(),
+    ];
+    for sql in &forgeries {
+        run(s.connection(), "SAVEPOINT f").await.unwrap();
+        let err = run(s.connection(), sql).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden { .. }), "{sql}: {err:?}");
+        run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+            .await
+            .unwrap();
+    }
+    // Explicit appends go through the definer function, into this brand's streams only, never as
+    // security events; and they take the stream's versions from the same counter as the trigger.
+    let appended: (Uuid, i64, i32) = sqlx::query_as(
+        "SELECT * FROM mixerai.append_event($1, 'content', 'noted', '{\"by\": \"editor\"}')",
+    )
+    .bind(item)
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!(appended.2, 2, "after the INSERT's audit event");
+    for (aggregate, category, expect_reference) in [
+        (brand_b_row, "audit", true),
+        (w.admin_a, "audit", true),
+        (item, "security", false),
+    ] {
+        run(s.connection(), "SAVEPOINT f").await.unwrap();
+        let err =
+            sqlx::query("SELECT * FROM mixerai.append_event($1, 'x', 'x', '{}', NULL, '{}', $2)")
+                .bind(aggregate)
+                .bind(category)
+                .execute(s.connection())
+                .await
+                .map_err(Error::from)
+                .unwrap_err();
+        if expect_reference {
+            assert!(matches!(err, Error::InvalidReference { .. }), "{err:?}");
+        } else {
+            assert!(err.validation().is_some(), "{err:?}");
+        }
+        run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+            .await
+            .unwrap();
+    }
+    let (stamped_user, stamped_brand): (Option<Uuid>, Option<Uuid>) =
+        sqlx::query_as("SELECT user_id, brand_id FROM mixerai.events WHERE id = $1")
+            .bind(appended.0)
+            .fetch_one(s.connection())
+            .await
+            .unwrap();
+    assert_eq!((stamped_user, stamped_brand), (Some(w.editor_a), Some(w.a)));
+    s.commit().await.unwrap();
+
+    // Every later audited write of the row, another brand's row and a user row still succeeds.
+    let mut s = w.scope(w.editor_a, w.a).await;
+    run(
+        s.connection(),
+        &format!("UPDATE mixerai.content SET title = 'Still writable' WHERE id = '{item}'"),
+    )
+    .await
+    .unwrap();
+    s.commit().await.unwrap();
+    let mut s = w.scope(w.admin_b, w.b).await;
+    run(
+        s.connection(),
+        &format!(
+            "UPDATE mixerai.brands SET description = 'fine' WHERE id = '{}'",
+            w.b
+        ),
+    )
+    .await
+    .unwrap();
+    s.commit().await.unwrap();
+    assert_eq!(events_of(w.owner(), item).await, 3);
+}
+
+#[tokio::test]
+async fn no_function_is_executable_by_public_and_the_application_role_gets_a_listed_set() {
+    let w = world().await;
+    let public: Vec<String> = sqlx::query_scalar(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p
+         WHERE p.pronamespace = 'mixerai'::regnamespace
+           AND EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                       WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+         ORDER BY 1",
+    )
+    .fetch_all(w.owner())
+    .await
+    .unwrap();
+    assert_eq!(public, Vec::<String>::new(), "executable by PUBLIC");
+    let app: Vec<String> = sqlx::query_scalar(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p
+         WHERE p.pronamespace = 'mixerai'::regnamespace
+           AND has_function_privilege('mixerai_app', p.oid, 'EXECUTE')
+         ORDER BY 1",
+    )
+    .fetch_all(w.owner())
+    .await
+    .unwrap();
+    // What the policies, the constraints and the crate's tenant statements call; nothing else.
+    assert_eq!(
+        app,
+        [
+            "mixerai.app_can_admin()",
+            "mixerai.app_can_read()",
+            "mixerai.app_can_write()",
+            "mixerai.app_current_brand_id()",
+            "mixerai.app_current_role()",
+            "mixerai.app_current_user_id()",
+            "mixerai.app_is_platform_admin()",
+            "mixerai.app_touch_brand_access()",
+            "mixerai.append_event(uuid,text,text,jsonb,integer,jsonb,text,uuid,uuid)",
+            "mixerai.content_search_ids(tsquery,integer)",
+            "mixerai.is_country_code_array(text[])",
+        ]
+    );
+    // An outsider (a role with nothing granted) can call none of them, and cannot even look inside.
+    let admin = admin_pool(&w.db);
+    sqlx::query("DROP ROLE IF EXISTS hardening_outsider")
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("CREATE ROLE hardening_outsider")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut conn = admin.acquire().await.unwrap();
+    run(&mut conn, "BEGIN; SET LOCAL ROLE hardening_outsider")
+        .await
+        .unwrap();
+    for sql in [
+        "SELECT mixerai.app_touch_brand_access()",
+        "SELECT mixerai.app_current_role()",
+        "SELECT mixerai.app_is_platform_admin()",
+        "SELECT count(*) FROM mixerai.content",
+    ] {
+        run(&mut conn, "SAVEPOINT f").await.unwrap();
+        let err = run(&mut conn, sql).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden { .. }), "{sql}: {err:?}");
+        run(&mut conn, "ROLLBACK TO SAVEPOINT f").await.unwrap();
+    }
+    run(&mut conn, "ROLLBACK").await.unwrap();
+    drop(conn);
+    sqlx::query("DROP ROLE hardening_outsider")
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_trigger_function_cannot_be_attached_to_the_callers_own_table_nor_run_for_one() {
+    let w = world().await;
+    let mut s = w.scope(w.admin_a, w.a).await;
+    run(
+        s.connection(),
+        "CREATE TEMP TABLE content (id uuid, brand_id uuid, title text)",
+    )
+    .await
+    .unwrap();
+    for function in [
+        "mixerai.audit_trigger('brand_id', 'audit')",
+        "mixerai.content_search_inserted()",
+        "mixerai.stamp_actor('created_by=insert')",
+        "mixerai.workflows_one_default()",
+    ] {
+        run(s.connection(), "SAVEPOINT f").await.unwrap();
+        let err = run(
+            s.connection(),
+            &format!("CREATE TRIGGER t AFTER INSERT ON pg_temp.content FOR EACH ROW EXECUTE FUNCTION {function}"),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::Forbidden { .. }),
+            "{function}: {err:?}"
+        );
+        run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+            .await
+            .unwrap();
+    }
+    drop(s);
+    // Even attached by someone who may (a superuser), the functions refuse a table not theirs.
+    let admin = admin_pool(&w.db);
+    let mut conn = admin.acquire().await.unwrap();
+    run(
+        &mut conn,
+        "BEGIN; CREATE TEMP TABLE content (id uuid, brand_id uuid, title text);
+         CREATE TRIGGER forge AFTER INSERT ON pg_temp.content FOR EACH ROW
+             EXECUTE FUNCTION mixerai.audit_trigger('brand_id', 'audit')",
+    )
+    .await
+    .unwrap();
+    let err = run(
+        &mut conn,
+        &format!(
+            "INSERT INTO pg_temp.content VALUES (gen_random_uuid(), '{}', 'x')",
+            w.b
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    run(&mut conn, "ROLLBACK").await.unwrap();
+}
+
+/// A one-connection pool on `db`, so consecutive scopes share a backend.
+async fn one_connection(db: &TestDatabase) -> Database {
+    Database::from_pool(
+        PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(db.connect_options().clone())
+            .await
+            .unwrap(),
+    )
+}
+
+/// State a hostile scope leaves on its connection: a temporary table named like the crate's, a
+/// session-level tenant setting, a changed search_path, a held advisory lock, a LISTEN.
+const LEFTOVERS: &str = "CREATE TEMP TABLE content (id uuid, brand_id uuid, title text, slug text);
+    SELECT set_config('app.current_user_id', '00000000-0000-0000-0000-000000000001', false);
+    SELECT set_config('app.current_brand_id', '00000000-0000-0000-0000-000000000002', false);
+    SELECT set_config('search_path', 'pg_temp, mixerai, public', false);
+    SELECT set_config('statement_timeout', '1', false);
+    SELECT pg_advisory_lock(4242);
+    LISTEN mixerai_leak";
+
+/// What the next scope on the same connection must see: none of [`LEFTOVERS`].
+pub async fn assert_no_leftovers(conn: &mut PgConnection, expected_user: Option<Uuid>) {
+    let (temp, user, path, timeout, locks, channels): (
+        Option<String>,
+        Option<Uuid>,
+        String,
+        String,
+        i64,
+        i64,
+    ) = sqlx::query_as(
+        "SELECT to_regclass('pg_temp.content')::text, mixerai.app_current_user_id(),
+                current_setting('search_path'), current_setting('statement_timeout'),
+                (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
+                (SELECT count(*) FROM pg_listening_channels())",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(temp, None, "a temporary table survived");
+    assert_eq!(user, expected_user, "a session-level app setting survived");
+    assert_eq!(path, "\"$user\", public", "a session search_path survived");
+    assert_eq!(timeout, "0", "a session statement_timeout survived");
+    assert_eq!(
+        (locks, channels),
+        (0, 0),
+        "an advisory lock or a LISTEN survived"
+    );
+}
+
+#[tokio::test]
+async fn state_left_by_one_scope_is_invisible_to_the_next_on_the_same_connection() {
+    let w = world().await;
+    let db = one_connection(&w.db).await;
+    let mut hostile = db
+        .scope(UserId::from_uuid(w.editor_a), BrandId::from_uuid(w.a))
+        .await
+        .unwrap();
+    run(hostile.connection(), LEFTOVERS).await.unwrap();
+    hostile.commit().await.unwrap();
+
+    // The next tenant: another brand's admin, on the same backend.
+    let mut next = db
+        .scope(UserId::from_uuid(w.admin_b), BrandId::from_uuid(w.b))
+        .await
+        .unwrap();
+    assert_no_leftovers(next.connection(), Some(w.admin_b)).await;
+    let created = next
+        .content()
+        .create(
+            &mixerai_data::content::NewContent::builder()
+                .content_type("article")
+                .title("Beta's own")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    next.commit().await.unwrap();
+    let in_crate_table: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM mixerai.content WHERE id = $1")
+            .bind(created.id)
+            .fetch_one(w.owner())
+            .await
+            .unwrap();
+    assert_eq!(in_crate_table, 1);
+
+    // A hostile scope again, then a system scope: no tenant context, and its writes attributed to
+    // nobody rather than to the value the tenant left.
+    let mut hostile = db
+        .scope(UserId::from_uuid(w.editor_a), BrandId::from_uuid(w.a))
+        .await
+        .unwrap();
+    run(hostile.connection(), LEFTOVERS).await.unwrap();
+    hostile.commit().await.unwrap();
+    let mut system = db.system_scope().await.unwrap();
+    assert_no_leftovers(system.connection(), None).await;
+    run(
+        system.connection(),
+        &format!(
+            "UPDATE mixerai.brands SET description = 'maintenance' WHERE id = '{}'",
+            w.a
+        ),
+    )
+    .await
+    .unwrap();
+    system.commit().await.unwrap();
+    let actor: Option<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM mixerai.events WHERE aggregate_id = $1 ORDER BY event_version DESC LIMIT 1",
+    )
+    .bind(w.a)
+    .fetch_one(w.owner())
+    .await
+    .unwrap();
+    assert_eq!(actor, None);
+}
+
+#[tokio::test]
+async fn definer_functions_are_unaffected_by_objects_a_tenant_creates() {
+    let w = world().await;
+    // PostgreSQL 14 and older let every role create in public: give the application role that
+    // power back, as such a database would.
+    let admin = admin_pool(&w.db);
+    sqlx::query("GRANT CREATE ON SCHEMA public TO mixerai_app")
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut s = w.scope(w.editor_a, w.a).await;
+    // A better-matching overload of what the audit trigger calls, and of what policies call, each
+    // leaving a mark if it ever runs.
+    run(
+        s.connection(),
+        "CREATE FUNCTION public.to_jsonb(mixerai.users) RETURNS jsonb LANGUAGE sql AS
+             $$ SELECT set_config('pwned.to_jsonb', 'yes', false)::jsonb $$;
+         CREATE FUNCTION public.jsonb_build_object(VARIADIC text[]) RETURNS jsonb LANGUAGE sql AS
+             $$ SELECT set_config('pwned.build', 'yes', false)::jsonb $$;
+         CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql AS
+             $$ SELECT set_config('pwned.now', 'yes', false)::timestamptz $$;
+         CREATE TEMP TABLE users (id uuid);",
+    )
+    .await
+    .unwrap();
+    // An audited write of a user row runs audit_trigger (to_jsonb, jsonb_build_object), and the
+    // policies' helpers run app_current_role (now()).
+    run(
+        s.connection(),
+        &format!(
+            "UPDATE mixerai.users SET first_name = 'Still me' WHERE id = '{}'",
+            w.editor_a
+        ),
+    )
+    .await
+    .unwrap();
+    let marks: (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT current_setting('pwned.to_jsonb', true), current_setting('pwned.build', true),
+                current_setting('pwned.now', true)",
+    )
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!(marks, (None, None, None));
+    s.commit().await.unwrap();
+    let payload: serde_json::Value = sqlx::query_scalar(
+        "SELECT payload FROM mixerai.events WHERE aggregate_id = $1 ORDER BY event_version DESC LIMIT 1",
+    )
+    .bind(w.editor_a)
+    .fetch_one(w.owner())
+    .await
+    .unwrap();
+    assert_eq!(payload["new"]["first_name"], "Still me");
+}
+
+#[tokio::test]
+async fn references_to_another_brands_rows_are_refused_and_actor_columns_name_the_actor() {
+    let w = world().await;
+    let p = w.owner();
+    let theirs = insert_content(p, w.b, "theirs", w.admin_b).await;
+    let their_template: Uuid = sqlx::query_scalar(
+        "INSERT INTO mixerai.content_templates (name, brand_ids, created_by) VALUES ('B only', ARRAY[$1], $2) RETURNING id",
+    )
+    .bind(w.b)
+    .bind(w.admin_b)
+    .fetch_one(p)
+    .await
+    .unwrap();
+    let their_workflow: Uuid = sqlx::query_scalar(
+        "INSERT INTO mixerai.workflows (name, brand_ids, created_by) VALUES ('B only', ARRAY[$1], $2) RETURNING id",
+    )
+    .bind(w.b)
+    .bind(w.admin_b)
+    .fetch_one(p)
+    .await
+    .unwrap();
+    let our_workflow: Uuid = sqlx::query_scalar(
+        "INSERT INTO mixerai.workflows (name, brand_ids, created_by) VALUES ('A only', ARRAY[$1], $2) RETURNING id",
+    )
+    .bind(w.a)
+    .bind(w.admin_a)
+    .fetch_one(p)
+    .await
+    .unwrap();
+    let ours = insert_content(p, w.a, "ours", w.editor_a).await;
+
+    let cases = [
+        (
+            format!("UPDATE mixerai.content SET parent_id = '{theirs}' WHERE id = '{ours}'"),
+            "content_parent_fkey",
+        ),
+        (
+            format!("UPDATE mixerai.content SET template_id = '{their_template}' WHERE id = '{ours}'"),
+            "content_template_id_fkey",
+        ),
+        (
+            format!("UPDATE mixerai.content SET workflow_id = '{their_workflow}' WHERE id = '{ours}'"),
+            "content_workflow_id_fkey",
+        ),
+        (
+            format!(
+                "INSERT INTO mixerai.workflow_instances (workflow_id, content_id, brand_id, started_by)
+                 VALUES ('{their_workflow}', '{ours}', '{}', '{}')",
+                w.a, w.editor_a
+            ),
+            "workflow_instances_workflow_id_fkey",
+        ),
+        (
+            format!(
+                "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt, template_id)
+                 VALUES ('{}', '{}', 'alt_text', 'm', 'p', '{their_template}')",
+                w.a, w.editor_a
+            ),
+            "ai_generations_template_id_fkey",
+        ),
+        (
+            format!(
+                "INSERT INTO mixerai.workflow_instances (workflow_id, content_id, brand_id, started_by)
+                 VALUES ('{our_workflow}', '{theirs}', '{}', '{}')",
+                w.a, w.editor_a
+            ),
+            "workflow_instances_content_fkey",
+        ),
+    ];
+    let mut s = w.scope(w.admin_a, w.a).await;
+    for (sql, constraint) in &cases {
+        run(s.connection(), "SAVEPOINT f").await.unwrap();
+        let err = run(s.connection(), sql).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidReference { constraint: c, .. } if c == constraint),
+            "{sql}: {err:?}"
+        );
+        run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+            .await
+            .unwrap();
+    }
+    // Actor columns naming somebody else (another brand's admin) are set to the acting user.
+    let (created_by, updated_by): (Uuid, Uuid) = sqlx::query_as(
+        "INSERT INTO mixerai.content (brand_id, type, title, slug, created_by, updated_by)
+         VALUES ($1, 'article', 'Mine', 'mine', $2, $2) RETURNING created_by, updated_by",
+    )
+    .bind(w.a)
+    .bind(w.admin_b)
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!((created_by, updated_by), (w.admin_a, w.admin_a));
+    let (updated_by, published_by): (Uuid, Option<Uuid>) = sqlx::query_as(
+        "UPDATE mixerai.content SET updated_by = $2, published_by = $2, status = 'published',
+                published_at = now()
+         WHERE id = $1 RETURNING updated_by, published_by",
+    )
+    .bind(ours)
+    .bind(w.admin_b)
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!((updated_by, published_by), (w.admin_a, Some(w.admin_a)));
+    let requester: Uuid = sqlx::query_scalar(
+        "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt)
+         VALUES ($1, $2, 'alt_text', 'm', 'p') RETURNING user_id",
+    )
+    .bind(w.a)
+    .bind(w.admin_b)
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!(requester, w.admin_a);
+    s.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_brand_admin_cannot_graft_their_brand_under_or_onto_another_tenant() {
+    let w = world().await;
+    let p = w.owner();
+    let deleted = insert_brand(p, "gone", w.admin_a).await;
+    insert_role(p, w.admin_a, deleted, "admin").await;
+    sqlx::query("UPDATE mixerai.brands SET deleted_at = now() WHERE id = $1")
+        .bind(deleted)
+        .execute(p)
+        .await
+        .unwrap();
+    let mut s = w.scope(w.admin_a, w.a).await;
+    for (target, set) in [
+        (w.b, "parent_brand_id = '{t}'"),
+        (w.b, "master_claim_brand_ids = ARRAY['{t}']::uuid[]"),
+        (deleted, "parent_brand_id = '{t}'"),
+        (deleted, "master_claim_brand_ids = ARRAY['{t}']::uuid[]"),
+    ] {
+        let sql = format!(
+            "UPDATE mixerai.brands SET {} WHERE id = '{}'",
+            set.replace("{t}", &target.to_string()),
+            w.a
+        );
+        run(s.connection(), "SAVEPOINT f").await.unwrap();
+        let err = run(s.connection(), &sql).await.unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidReference { .. }),
+            "{sql}: {err:?}"
+        );
+        run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+            .await
+            .unwrap();
+    }
+    drop(s);
+    // An admin of both brands may; so may a system scope.
+    insert_role(p, w.admin_a, w.b, "admin").await;
+    let mut s = w.scope(w.admin_a, w.a).await;
+    run(
+        s.connection(),
+        &format!(
+            "UPDATE mixerai.brands SET parent_brand_id = '{}', master_claim_brand_ids = ARRAY['{}']::uuid[]
+             WHERE id = '{}'",
+            w.b, w.b, w.a
+        ),
+    )
+    .await
+    .unwrap();
+    s.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn five_thousand_access_touches_write_no_audit_event_and_a_deleted_users_are_not_counted() {
+    let w = world().await;
+    let role: Uuid = sqlx::query_scalar(
+        "SELECT id FROM mixerai.user_brand_roles WHERE user_id = $1 AND brand_id = $2",
+    )
+    .bind(w.viewer_a)
+    .bind(w.a)
+    .fetch_one(w.owner())
+    .await
+    .unwrap();
+    let before = events_of(w.owner(), role).await;
+    let mut s = w.scope(w.viewer_a, w.a).await;
+    run(
+        s.connection(),
+        "SELECT mixerai.app_touch_brand_access() FROM generate_series(1, 5000)",
+    )
+    .await
+    .unwrap();
+    s.commit().await.unwrap();
+    let (count, version): (i32, i32) =
+        sqlx::query_as("SELECT access_count, version FROM mixerai.user_brand_roles WHERE id = $1")
+            .bind(role)
+            .fetch_one(w.owner())
+            .await
+            .unwrap();
+    assert_eq!(
+        (count, version),
+        (5000, 1),
+        "counted, and no new version of the grant"
+    );
+    assert_eq!(events_of(w.owner(), role).await, before);
+
+    sqlx::query("UPDATE mixerai.users SET deleted_at = now() WHERE id = $1")
+        .bind(w.viewer_a)
+        .execute(w.owner())
+        .await
+        .unwrap();
+    let mut s = w.scope(w.viewer_a, w.a).await;
+    run(s.connection(), "SELECT mixerai.app_touch_brand_access()")
+        .await
+        .unwrap();
+    s.commit().await.unwrap();
+    let count: i32 =
+        sqlx::query_scalar("SELECT access_count FROM mixerai.user_brand_roles WHERE id = $1")
+            .bind(role)
+            .fetch_one(w.owner())
+            .await
+            .unwrap();
+    assert_eq!(count, 5000);
+}
+
+#[tokio::test]
+async fn an_outsiders_advisory_locks_delay_no_admin() {
+    let w = world().await;
+    // An outsider of the database (here a plain session of the owner's login: any role could) holds
+    // every advisory key the schema once used, for as long as it likes.
+    let mut squatter = w.db.connect_options().connect().await.unwrap();
+    sqlx::query(
+        "SELECT pg_advisory_lock(hashtext('mixerai.brands.hierarchy')),
+                pg_advisory_lock(hashtext('workflows_one_default'), hashtext($1::text))",
+    )
+    .bind(w.a)
+    .execute(&mut squatter)
+    .await
+    .unwrap();
+    let child = insert_brand(w.owner(), "child", w.admin_a).await;
+    insert_role(w.owner(), w.admin_a, child, "admin").await;
+    let started = Instant::now();
+    let mut s = w.scope(w.admin_a, w.a).await;
+    run(
+        s.connection(),
+        &format!(
+            "INSERT INTO mixerai.workflows (name, brand_ids, content_types, is_default, created_by)
+             VALUES ('Default', ARRAY['{}']::uuid[], ARRAY['article'], true, '{}')",
+            w.a, w.admin_a
+        ),
+    )
+    .await
+    .unwrap();
+    s.commit().await.unwrap();
+    let mut s = w.scope(w.admin_a, child).await;
+    run(
+        s.connection(),
+        &format!(
+            "UPDATE mixerai.brands SET parent_brand_id = '{}' WHERE id = '{child}'",
+            w.a
+        ),
+    )
+    .await
+    .unwrap();
+    s.commit().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "admins waited on an outsider's lock: {:?}",
+        started.elapsed()
+    );
+    // The locks that do guard these rules are out of an untrusted role's reach.
+    let mut s = w.scope(w.admin_b, w.b).await;
+    let err = run(s.connection(), "SELECT 1 FROM mixerai.locks FOR UPDATE")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    drop(s);
+    let mut s = w.scope(w.admin_b, w.b).await;
+    let locked = run(
+        s.connection(),
+        &format!(
+            "SELECT 1 FROM mixerai.brands WHERE id = '{}' FOR UPDATE",
+            w.a
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        locked, 0,
+        "another brand's row is invisible, so it cannot be locked"
+    );
+    drop(s);
+    drop(squatter);
+}
+
+#[tokio::test]
+async fn every_lock_wait_in_a_scope_is_bounded_and_reported_as_retryable() {
+    let w = world().await;
+    let item = insert_content(w.owner(), w.a, "held", w.editor_a).await;
+    let mut holder = w.owner().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM mixerai.content WHERE id = $1 FOR UPDATE")
+        .bind(item)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let db =
+        w.db.database()
+            .clone()
+            .with_lock_timeout(Duration::from_millis(200));
+    let mut s = db
+        .scope(UserId::from_uuid(w.editor_a), BrandId::from_uuid(w.a))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = run(
+        s.connection(),
+        &format!("UPDATE mixerai.content SET title = 'waits' WHERE id = '{item}'"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Retryable {
+                sqlstate: "55P03",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    holder.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_member_reads_another_members_public_profile_and_nothing_more() {
+    let w = world().await;
+    sqlx::query(
+        "UPDATE mixerai.users SET phone = '+44 20 7946 0000', metadata = '{\"salary\": 1}' WHERE id = $1",
+    )
+    .bind(w.editor_a)
+    .execute(w.owner())
+    .await
+    .unwrap();
+    let mut s = w.scope(w.viewer_a, w.a).await;
+    let private: Vec<(Option<String>, serde_json::Value)> =
+        sqlx::query_as("SELECT phone, metadata FROM mixerai.users WHERE id = $1")
+            .bind(w.editor_a)
+            .fetch_all(s.connection())
+            .await
+            .unwrap();
+    assert!(private.is_empty(), "{private:?}");
+    let profile: (String, String) =
+        sqlx::query_as("SELECT email, first_name FROM mixerai.user_profiles WHERE id = $1")
+            .bind(w.editor_a)
+            .fetch_one(s.connection())
+            .await
+            .unwrap();
+    assert_eq!(profile.0, "editor-a@example.com");
+    let err = sqlx::query("SELECT phone FROM mixerai.user_profiles")
+        .execute(s.connection())
+        .await
+        .map_err(Error::from)
+        .unwrap_err();
+    assert!(matches!(err, Error::Database(_)), "no such column: {err:?}");
+    drop(s);
+    // Granting a role to any user reveals no more than the profile.
+    let mut s = w.scope(w.admin_a, w.a).await;
+    run(
+        s.connection(),
+        &format!(
+            "INSERT INTO mixerai.user_brand_roles (user_id, brand_id, role) VALUES ('{}', '{}', 'viewer')",
+            w.admin_b, w.a
+        ),
+    )
+    .await
+    .unwrap();
+    let private: i64 = sqlx::query_scalar("SELECT count(*) FROM mixerai.users WHERE id = $1")
+        .bind(w.admin_b)
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+    assert_eq!(private, 0);
+    let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM mixerai.user_profiles WHERE id = $1")
+        .bind(w.admin_b)
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+    assert_eq!(seen, 1);
+}
+
+#[tokio::test]
+async fn reset_role_inside_a_scope_on_the_tenant_login_reads_nothing_beyond_the_scope() {
+    let w = world().await;
+    insert_content(w.owner(), w.b, "beta-secret", w.admin_b).await;
+    let db =
+        w.db.database()
+            .clone()
+            .with_tenant_login(
+                w.db.tenant_connect_options(),
+                PgPoolOptions::new().max_connections(2),
+            )
+            .await
+            .unwrap();
+    let mut s = db
+        .scope(UserId::from_uuid(w.editor_a), BrandId::from_uuid(w.a))
+        .await
+        .unwrap();
+    run(s.connection(), "RESET ROLE").await.unwrap();
+    let me: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+    assert_eq!(me, mixerai_data::test_support::TENANT_ROLE);
+    for sql in [
+        "SELECT count(*) FROM mixerai.content",
+        "SELECT count(*) FROM mixerai.users",
+        "SET ROLE mixerai_test_owner",
+    ] {
+        run(s.connection(), "SAVEPOINT f").await.unwrap();
+        let err = run(s.connection(), sql).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Forbidden { .. } | Error::Database(_)),
+            "{sql}: {err:?}"
+        );
+        run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+            .await
+            .unwrap();
+    }
+    // Back as mixerai_app, still only the scope's brand.
+    run(s.connection(), "SET ROLE mixerai_app").await.unwrap();
+    let beta: i64 = sqlx::query_scalar("SELECT count(*) FROM mixerai.content WHERE brand_id = $1")
+        .bind(w.b)
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+    assert_eq!(beta, 0);
+    drop(s);
+
+    // On the owner's pool the same RESET ROLE is the documented escape the tenant login closes.
+    let mut s = w.scope(w.editor_a, w.a).await;
+    run(s.connection(), "RESET ROLE").await.unwrap();
+    let beta: i64 = sqlx::query_scalar("SELECT count(*) FROM mixerai.content WHERE brand_id = $1")
+        .bind(w.b)
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+    assert_eq!(beta, 1);
+    drop(s);
+
+    // A login that could bypass row-level security is refused as the tenant login.
+    let err =
+        w.db.database()
+            .clone()
+            .with_tenant_login(w.db.connect_options().clone(), PgPoolOptions::new())
+            .await
+            .unwrap_err();
+    assert!(matches!(err, Error::Misconfigured { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn every_foreign_key_is_served_by_an_index_and_no_index_repeats_another() {
+    let w = world().await;
+    let unindexed: Vec<String> = sqlx::query_scalar(
+        "SELECT format('%s %s', c.conrelid::regclass, c.conname) FROM pg_constraint c
+         WHERE c.contype = 'f' AND c.connamespace = 'mixerai'::regnamespace
+           AND NOT EXISTS (
+               SELECT 1 FROM pg_index i
+               WHERE i.indrelid = c.conrelid
+                 AND (i.indpred IS NULL
+                      OR pg_get_expr(i.indpred, i.indrelid) ~ '^\\(\\w+ IS NOT NULL\\)$')
+                 -- The check looks rows up by the key's columns; an index leading with the first
+                 -- of them serves it (the others narrow a handful of rows).
+                 AND i.indkey[0] = c.conkey[1])
+         ORDER BY 1",
+    )
+    .fetch_all(w.owner())
+    .await
+    .unwrap();
+    assert_eq!(unindexed, Vec::<String>::new());
+    // An index whose columns are a leading prefix of another's, with the same predicate and method,
+    // only costs writes.
+    let redundant: Vec<String> = sqlx::query_scalar(
+        "SELECT format('%s is a prefix of %s', a.indexrelid::regclass, b.indexrelid::regclass)
+         FROM pg_index a
+         JOIN pg_index b ON a.indrelid = b.indrelid AND a.indexrelid <> b.indexrelid
+         JOIN pg_class ca ON ca.oid = a.indexrelid
+         JOIN pg_class cb ON cb.oid = b.indexrelid
+         WHERE ca.relnamespace = 'mixerai'::regnamespace
+           AND ca.relam = cb.relam AND NOT a.indisunique
+           AND coalesce(pg_get_expr(a.indpred, a.indrelid), '') = coalesce(pg_get_expr(b.indpred, b.indrelid), '')
+           AND a.indnatts <= b.indnatts
+           AND (a.indkey::int2[])[0:a.indnatts - 1] = (b.indkey::int2[])[0:a.indnatts - 1]
+           AND a.indoption::int2[] = (b.indoption::int2[])[0:a.indnatts - 1]
+         ORDER BY 1",
+    )
+    .fetch_all(w.owner())
+    .await
+    .unwrap();
+    assert_eq!(redundant, Vec::<String>::new());
+}
