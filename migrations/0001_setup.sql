@@ -12,6 +12,10 @@
 -- Nothing needs an extension: gen_random_uuid() is built in since PostgreSQL 13, and encryption happens in
 -- the crate (erratum E9: no pgcrypto, no Supabase vault).
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 -- sqlx creates the schema before its history table; applying the files with psql needs it here.
 CREATE SCHEMA IF NOT EXISTS mixerai;
 COMMENT ON SCHEMA mixerai IS 'MixerAI data layer (mixerai-data): tables, policies and helpers. Managed by its migrations.';
@@ -92,7 +96,7 @@ BEGIN
     IF acting IS NULL THEN
         RETURN NULL;
     END IF;
-    SELECT CASE WHEN u.metadata ->> 'is_platform_admin' = 'true' THEN 'admin' ELSE r.role END
+    SELECT CASE WHEN u.metadata ->> 'is_platform_admin' = 'true' THEN 'admin' ELSE r.role::text END
     INTO found_role
     FROM mixerai.users u
     LEFT JOIN mixerai.user_brand_roles r
@@ -196,7 +200,7 @@ DECLARE
     actor uuid := mixerai.app_current_user_id();
     spec text;
     col text;
-    stamps jsonb := '{}';
+    stamps jsonb := '{}'::jsonb;
     new_doc jsonb;
 BEGIN
     IF TG_TABLE_SCHEMA <> 'mixerai' THEN
@@ -217,7 +221,7 @@ BEGIN
             stamps := stamps || jsonb_build_object(col, actor);
         END IF;
     END LOOP;
-    IF stamps <> '{}' THEN
+    IF stamps <> '{}'::jsonb THEN
         NEW := jsonb_populate_record(NEW, stamps);
     END IF;
     RETURN NEW;

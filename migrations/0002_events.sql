@@ -5,6 +5,10 @@
 -- outlive what it records (retention: 7 years) and an AFTER DELETE audit row for a brand would otherwise
 -- reference the brand just deleted and fail the delete.
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 -- One row per aggregate: the head of its stream. Erratum E3: the spec gave every audit row
 -- event_version = 1, so the second change of any row broke UNIQUE(aggregate_id, event_version). The next
 -- version is taken here with INSERT .. ON CONFLICT DO UPDATE, which row-locks the head until commit, so

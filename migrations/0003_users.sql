@@ -1,5 +1,9 @@
 -- 0003 users: people who sign in. Spec 2.1 / 3.1.
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TABLE mixerai.users (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     -- Stored as the crate's Email type normalises it (trimmed, lowercase). Erratum W7: the spec's CHECK
@@ -19,7 +23,8 @@ CREATE TABLE mixerai.users (
     phone VARCHAR(50),
     -- An IANA zone name; the crate validates it against the tz database.
     timezone VARCHAR(50) NOT NULL DEFAULT 'UTC',
-    language CHAR(2) NOT NULL DEFAULT 'en' CONSTRAINT users_language_format CHECK (language ~ '^[a-z]{2}$'),
+    -- TEXT, not CHAR(2): the CHECK fixes the width, and CHAR would pad.
+    language TEXT NOT NULL DEFAULT 'en' CONSTRAINT users_language_format CHECK (language ~ '^[a-z]{2}$'),
 
     email_verified BOOLEAN NOT NULL DEFAULT false,
     email_verified_at TIMESTAMPTZ,

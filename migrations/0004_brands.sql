@@ -1,6 +1,10 @@
 -- 0004 brands: the tenants, and the agencies that vet their claims. Spec 2.2 / 3.2. Every tenant row
 -- hangs off a brand.
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TABLE mixerai.brands (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     -- Name and slug are unique over soft-deleted brands too: a brand's slug is its identity in URLs and
@@ -20,9 +24,10 @@ CREATE TABLE mixerai.brands (
     key_messages TEXT[],
     target_audience TEXT,
 
-    country CHAR(2) NOT NULL CONSTRAINT brands_country_format CHECK (country ~ '^[A-Z]{2}$'),
-    language CHAR(2) NOT NULL CONSTRAINT brands_language_format CHECK (language ~ '^[a-z]{2}$'),
-    currency CHAR(3) CONSTRAINT brands_currency_format CHECK (currency ~ '^[A-Z]{3}$'),
+    -- ISO codes as TEXT: the CHECKs fix their width, and CHAR would pad.
+    country TEXT NOT NULL CONSTRAINT brands_country_format CHECK (country ~ '^[A-Z]{2}$'),
+    language TEXT NOT NULL CONSTRAINT brands_language_format CHECK (language ~ '^[a-z]{2}$'),
+    currency TEXT CONSTRAINT brands_currency_format CHECK (currency ~ '^[A-Z]{3}$'),
 
     -- {url, altText, type: light|dark|full}
     logo JSONB CHECK (logo IS NULL OR jsonb_typeof(logo) = 'object'),

@@ -1,6 +1,10 @@
 -- 0005 user_brand_roles: who may do what in which brand. Spec 2.1 / 3.1. Erratum E1: the spec created
 -- this table before brands existed; it comes after brands here. The membership helpers of 0001 read it.
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TABLE mixerai.user_brand_roles (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     user_id UUID NOT NULL REFERENCES mixerai.users (id) ON DELETE CASCADE,

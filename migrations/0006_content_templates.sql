@@ -1,6 +1,10 @@
 -- 0006 content_templates: typed field definitions content is validated against. Spec 2.3 / 3.3.
 -- Erratum E1: created before content, which references it.
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TABLE mixerai.content_templates (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     name VARCHAR(255) NOT NULL CHECK (length(trim(name)) > 0),

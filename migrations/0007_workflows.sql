@@ -1,5 +1,9 @@
 -- 0007 workflows: review/approval definitions. Spec 2.4 / 3.4. Erratum E1: before content.
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TABLE mixerai.workflows (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     name VARCHAR(255) NOT NULL CHECK (length(trim(name)) > 0),

@@ -6,6 +6,10 @@
 -- Erratum E7: not partitioned (a partitioned table's unique keys must include the partition key, which
 -- would break every foreign key to content.id).
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TABLE mixerai.content (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     brand_id UUID NOT NULL REFERENCES mixerai.brands (id),

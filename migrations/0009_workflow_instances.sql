@@ -3,6 +3,10 @@
 -- The spec's table had no brand_id, so row-level security could not scope it (erratum W4). It carries
 -- the brand of its content, enforced by a composite foreign key so the two can never disagree.
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TABLE mixerai.workflow_instances (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     workflow_id UUID NOT NULL REFERENCES mixerai.workflows (id),

@@ -1,5 +1,9 @@
 -- 0010 claims: what a brand may, may not and must say, by market and date. Spec 2.5 / 3.5.
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TABLE mixerai.claims (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     brand_id UUID NOT NULL REFERENCES mixerai.brands (id),

@@ -2,6 +2,10 @@
 -- this is its table. Rows are logs with their own retention (spec 5.2: 90 days ok, 30 days failed), so
 -- they are not copied into the audit trail.
 
+-- Bounded waits (migrations/README.md): never queue for long behind, or in front of, live traffic.
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '5min';
+
 CREATE TABLE mixerai.ai_generations (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     brand_id UUID NOT NULL REFERENCES mixerai.brands (id) ON DELETE CASCADE,

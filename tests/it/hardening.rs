@@ -334,45 +334,6 @@ async fn one_connection(db: &TestDatabase) -> Database {
     )
 }
 
-/// State a hostile scope leaves on its connection: a temporary table named like the crate's, a
-/// session-level tenant setting, a changed search_path, a held advisory lock, a LISTEN.
-const LEFTOVERS: &str = "CREATE TEMP TABLE content (id uuid, brand_id uuid, title text, slug text);
-    SELECT set_config('app.current_user_id', '00000000-0000-0000-0000-000000000001', false);
-    SELECT set_config('app.current_brand_id', '00000000-0000-0000-0000-000000000002', false);
-    SELECT set_config('search_path', 'pg_temp, mixerai, public', false);
-    SELECT set_config('statement_timeout', '1', false);
-    SELECT pg_advisory_lock(4242);
-    LISTEN mixerai_leak";
-
-/// What the next scope on the same connection must see: none of [`LEFTOVERS`].
-pub async fn assert_no_leftovers(conn: &mut PgConnection, expected_user: Option<Uuid>) {
-    let (temp, user, path, timeout, locks, channels): (
-        Option<String>,
-        Option<Uuid>,
-        String,
-        String,
-        i64,
-        i64,
-    ) = sqlx::query_as(
-        "SELECT to_regclass('pg_temp.content')::text, mixerai.app_current_user_id(),
-                current_setting('search_path'), current_setting('statement_timeout'),
-                (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
-                (SELECT count(*) FROM pg_listening_channels())",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    assert_eq!(temp, None, "a temporary table survived");
-    assert_eq!(user, expected_user, "a session-level app setting survived");
-    assert_eq!(path, "\"$user\", public", "a session search_path survived");
-    assert_eq!(timeout, "0", "a session statement_timeout survived");
-    assert_eq!(
-        (locks, channels),
-        (0, 0),
-        "an advisory lock or a LISTEN survived"
-    );
-}
-
 #[tokio::test]
 async fn state_left_by_one_scope_is_invisible_to_the_next_on_the_same_connection() {
     let w = world().await;

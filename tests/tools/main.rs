@@ -13,4 +13,5 @@ mod support;
 #[path = "../it/scenario.rs"]
 mod scenario;
 
+mod linters;
 mod pgbouncer;

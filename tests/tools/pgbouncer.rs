@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mixerai_data::Database;
 use mixerai_data::test_support::TestDatabase;
+use mixerai_data::types::{BrandId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::process::{Child, Command};
 
@@ -32,6 +33,11 @@ pub struct PgBouncer {
 impl PgBouncer {
     /// Starts pgbouncer in transaction mode in front of `db`, on a free loopback port.
     pub async fn start(db: &TestDatabase) -> PgBouncer {
+        Self::start_with_pool_size(db, SERVER_POOL_SIZE).await
+    }
+
+    /// As [`Self::start`], with `pool_size` server connections.
+    pub async fn start_with_pool_size(db: &TestDatabase, pool_size: usize) -> PgBouncer {
         let binary = find_pgbouncer().unwrap_or_else(|| {
             panic!(
                 "pgbouncer not found (looked in PATH, /usr/sbin, /usr/bin): install it with \
@@ -71,7 +77,11 @@ impl PgBouncer {
         for _ in 0..3 {
             let port = free_port();
             let ini = dir.join("pgbouncer.ini");
-            std::fs::write(&ini, ini_text(&dir, port, target, &user, version)).unwrap();
+            std::fs::write(
+                &ini,
+                ini_text(&dir, port, target, &user, version, pool_size),
+            )
+            .unwrap();
             let mut command = if as_postgres {
                 let mut c = Command::new("runuser");
                 c.args(["-u", "postgres", "--"]).arg(&binary);
@@ -160,6 +170,7 @@ fn ini_text(
     target: &PgConnectOptions,
     user: &str,
     version: (u32, u32),
+    pool_size: usize,
 ) -> String {
     let dbname = target.get_database().unwrap_or("postgres");
     let prepared = if version >= (1, 21) {
@@ -179,7 +190,7 @@ fn ini_text(
          auth_file = {dir}/userlist.txt\n\
          admin_users = {user}\n\
          pool_mode = transaction\n\
-         default_pool_size = {SERVER_POOL_SIZE}\n\
+         default_pool_size = {pool_size}\n\
          max_client_conn = 100\n\
          ignore_startup_parameters = extra_float_digits,options\n\
          logfile = {dir}/pgbouncer.log\n\
@@ -257,6 +268,55 @@ async fn tenants_sharing_pgbouncer_transaction_pooling_never_see_each_others_row
         "only {} client connections for {TASKS} tasks",
         clients.size()
     );
+    clients.close().await;
+    drop(bouncer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_a_scope_leaves_behind_pgbouncer_never_reaches_the_next_client() {
+    let test_db = fresh_db().await;
+    let p = pool(&test_db);
+    let user = crate::support::insert_user(p, "hostile@example.com").await;
+    let other = crate::support::insert_user(p, "next@example.com").await;
+    let a = crate::support::insert_brand(p, "hostile", user).await;
+    let b = crate::support::insert_brand(p, "next", other).await;
+    crate::support::insert_role(p, user, a, "editor").await;
+    crate::support::insert_role(p, other, b, "editor").await;
+    // One server connection behind two clients: the second client's scope runs on the very backend
+    // the first one's left its state on.
+    let bouncer = PgBouncer::start_with_pool_size(&test_db, 1).await;
+    let clients = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(bouncer.connect_options(&test_db))
+        .await
+        .unwrap();
+    let db = Database::from_pool(clients.clone());
+    let mut hostile = db
+        .scope(UserId::from_uuid(user), BrandId::from_uuid(a))
+        .await
+        .unwrap();
+    sqlx::raw_sql(crate::support::LEFTOVERS)
+        .execute(hostile.connection())
+        .await
+        .unwrap();
+    let hostile_backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .persistent(false)
+        .fetch_one(hostile.connection())
+        .await
+        .unwrap();
+    hostile.commit().await.unwrap();
+    let mut next = db
+        .scope(UserId::from_uuid(other), BrandId::from_uuid(b))
+        .await
+        .unwrap();
+    let next_backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .persistent(false)
+        .fetch_one(next.connection())
+        .await
+        .unwrap();
+    assert_eq!(next_backend, hostile_backend, "one server connection");
+    crate::support::assert_no_leftovers(next.connection(), Some(other)).await;
+    next.rollback().await.unwrap();
     clients.close().await;
     drop(bouncer);
 }
