@@ -50,11 +50,6 @@ impl Ctx {
         self.user
     }
 
-    /// The scope's brand; `None` in a system scope.
-    pub(crate) fn brand(&self) -> Option<BrandId> {
-        self.brand
-    }
-
     /// The acting user and brand of a tenant scope, for operations that exist only inside one.
     pub(crate) fn tenant(&self) -> Result<(UserId, BrandId)> {
         match (self.user, self.brand) {
