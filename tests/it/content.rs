@@ -397,7 +397,7 @@ async fn soft_delete_frees_the_slug_and_restore_conflicts_when_it_was_taken() {
         .list(&only_deleted, &PageRequest::default())
         .await
         .unwrap();
-    assert_eq!(page.items, [deleted.clone()]);
+    assert_eq!(page.items, std::slice::from_ref(&deleted));
     assert!(is_not_found(
         &s.content()
             .soft_delete(item.id, deleted.version)

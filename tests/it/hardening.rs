@@ -15,7 +15,8 @@ use sqlx::{ConnectOptions, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::support::{
-    admin_pool, fresh_db, insert_brand, insert_content, insert_role, insert_user, pool,
+    LEFTOVERS, admin_pool, assert_no_leftovers, fresh_db, insert_brand, insert_content,
+    insert_role, insert_user, pool,
 };
 
 /// Brands A and B; in A an admin, an editor and a viewer; in B an admin. The admin of A has no role

@@ -27,6 +27,9 @@ const BASELINE_EXCEPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// One plpgsql_check finding: function, table (for a trigger), line, message, detail.
+type Finding = (String, String, Option<i32>, String, Option<String>);
+
 /// plpgsql_check findings accepted as they are, as (function, message) with the reason. None so far.
 const PLPGSQL_CHECK_EXCEPTIONS: &[(&str, &str, &str)] = &[];
 
@@ -170,7 +173,7 @@ async fn plpgsql_check_finds_nothing_in_any_function_or_trigger() {
         });
     // Every PL/pgSQL function of the schema; a trigger function once per table it is attached to,
     // with the trigger's transition tables, so column references are checked against real rows.
-    let findings: Vec<(String, String, Option<i32>, String, Option<String>)> = sqlx::query_as(
+    let findings: Vec<Finding> = sqlx::query_as(
         "WITH targets AS (
              SELECT p.oid AS fn, t.tgrelid AS rel, t.tgoldtable AS old_table, t.tgnewtable AS new_table
              FROM pg_proc p
