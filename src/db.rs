@@ -7,7 +7,9 @@ use sqlx::Connection;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::scope::{APP_ROLE, Scope, SystemScope};
+use tracing::Instrument;
+
+use crate::scope::{APP_ROLE, Isolation, Scope, ScopeSettings, SystemScope};
 use crate::types::{BrandId, UserId};
 use crate::{Error, Result};
 
@@ -89,7 +91,64 @@ pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 pub struct Database {
     pool: PgPool,
     tenant_pool: Option<PgPool>,
-    lock_timeout: Duration,
+    settings: ScopeSettings,
+    retry: RetryPolicy,
+}
+
+/// How [`Database::run_in_scope`] retries: up to `max_attempts` runs in all, waiting before each
+/// retry a random time up to `base_delay` doubled per attempt and capped at `max_delay` ("full
+/// jitter", so retrying clients spread out instead of colliding again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Runs in all, the first included (at least 1).
+    pub max_attempts: u32,
+    /// The cap of the first wait.
+    pub base_delay: Duration,
+    /// The cap of any wait.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Five runs, waits capped at 10 ms, 20 ms, 40 ms, 80 ms.
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The future of one run of [`Database::run_in_scope`]'s work: boxed, `Send`, borrowing the scope.
+pub type ScopeFuture<'s, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 's>>;
+
+impl RetryPolicy {
+    /// Whether to run again after run `attempt` ended with `outcome`, and after what pause.
+    fn pause<T>(&self, attempt: u32, outcome: &Result<T>) -> Option<Duration> {
+        match outcome {
+            Err(err) if err.is_retryable() && attempt < self.max_attempts.max(1) => {
+                tracing::debug!(attempt, error = %err, "retrying");
+                Some(self.delay(attempt))
+            }
+            _ => None,
+        }
+    }
+
+    /// The wait before run `attempt + 1`, after `attempt` failed.
+    fn delay(&self, attempt: u32) -> Duration {
+        let cap = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        // A fresh RandomState is randomly seeded (std draws the seed from the OS once per thread and
+        // moves it on per instance): enough randomness for jitter, with no dependency.
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        cap.mul_f64((random >> 11) as f64 / (1u64 << 53) as f64)
+    }
 }
 
 /// How long a statement in a scope waits for a lock before giving up, unless
@@ -162,7 +221,20 @@ impl Database {
     /// runs out fails the statement with [`Error::Retryable`] (`55P03`). Default
     /// [`DEFAULT_LOCK_TIMEOUT`].
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
-        self.lock_timeout = timeout;
+        self.settings.lock_timeout = timeout;
+        self
+    }
+
+    /// The isolation level every scope begins at (default [`Isolation::ReadCommitted`]); see
+    /// [`Isolation`] for what each produces under contention.
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.settings.isolation = isolation;
+        self
+    }
+
+    /// How [`Database::run_in_scope`] retries (default [`RetryPolicy::default`]).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -173,7 +245,11 @@ impl Database {
         Self {
             pool,
             tenant_pool: None,
-            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            settings: ScopeSettings {
+                lock_timeout: DEFAULT_LOCK_TIMEOUT,
+                isolation: Isolation::ReadCommitted,
+            },
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -229,14 +305,110 @@ impl Database {
     /// enforced by PostgreSQL. See [`Scope`].
     pub async fn scope(&self, user: UserId, brand: BrandId) -> Result<Scope> {
         let pool = self.tenant_pool.as_ref().unwrap_or(&self.pool);
-        Scope::begin(pool, user, brand, self.lock_timeout).await
+        Scope::begin(pool, user, brand, &self.settings).await
     }
 
     /// Opens a system scope: a transaction with the pool's own role and no tenant context, for
     /// maintenance jobs and set-up (creating users and brands, granting the first roles). See
     /// [`SystemScope`].
     pub async fn system_scope(&self) -> Result<SystemScope> {
-        SystemScope::begin(&self.pool, self.lock_timeout).await
+        SystemScope::begin(&self.pool, &self.settings).await
+    }
+
+    /// Runs `work` in a tenant scope and commits it, running it again in a new scope, after a pause,
+    /// when a run fails in a way that is safe to retry ([`Error::is_retryable`]: a lost race, or a
+    /// connection that failed before anything was committed), at most as often as the
+    /// [`RetryPolicy`] allows. Never after [`Error::CommitUnknown`]: that is returned, since running
+    /// the work again might apply it twice (guard such writes with [`Scope::claim_once`]). Any other
+    /// error is returned as it is, the scope rolled back.
+    ///
+    /// `work` may run more than once, so it must not have effects outside the scope that a retry
+    /// would repeat. It returns its future boxed, as sqlx's own `Connection::transaction` does, so the
+    /// whole call is `Send` (an axum handler can await it); that future may borrow the scope and
+    /// nothing else, so a run takes its own copy of what it needs. The call is the span
+    /// `mixerai.run_in_scope`, whose field `attempts` says how many runs it took.
+    ///
+    /// ```no_run
+    /// # async fn run(db: mixerai_data::Database, user: mixerai_data::UserId, brand: mixerai_data::BrandId)
+    /// # -> mixerai_data::Result<()> {
+    /// use mixerai_data::content::NewContent;
+    ///
+    /// let new = NewContent::builder().content_type("article").title("Retried safely").build()?;
+    /// let item = db
+    ///     .run_in_scope(user, brand, move |scope| {
+    ///         let new = new.clone();
+    ///         Box::pin(async move { scope.content().create(&new).await })
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_in_scope<T, F>(&self, user: UserId, brand: BrandId, mut work: F) -> Result<T>
+    where
+        F: for<'s> FnMut(&'s mut Scope) -> ScopeFuture<'s, T> + Send,
+        T: Send,
+    {
+        let span = tracing::debug_span!(
+            "mixerai.run_in_scope",
+            user = %user,
+            brand = %brand,
+            attempts = tracing::field::Empty
+        );
+        async move {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let outcome = match self.scope(user, brand).await {
+                    Ok(mut scope) => match work(&mut scope).await {
+                        Ok(value) => scope.commit().await.map(|()| value),
+                        Err(err) => Err(err),
+                    },
+                    Err(err) => Err(err),
+                };
+                match self.retry.pause(attempt, &outcome) {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => {
+                        tracing::Span::current().record("attempts", attempt);
+                        return outcome;
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// [`Database::run_in_scope`] for a system scope.
+    pub async fn run_in_system_scope<T, F>(&self, mut work: F) -> Result<T>
+    where
+        F: for<'s> FnMut(&'s mut SystemScope) -> ScopeFuture<'s, T> + Send,
+        T: Send,
+    {
+        let span = tracing::debug_span!(
+            "mixerai.run_in_system_scope",
+            attempts = tracing::field::Empty
+        );
+        async move {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let outcome = match self.system_scope().await {
+                    Ok(mut scope) => match work(&mut scope).await {
+                        Ok(value) => scope.commit().await.map(|()| value),
+                        Err(err) => Err(err),
+                    },
+                    Err(err) => Err(err),
+                };
+                match self.retry.pause(attempt, &outcome) {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => {
+                        tracing::Span::current().record("attempts", attempt);
+                        return outcome;
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
     }
 }
 

@@ -16,6 +16,12 @@
 //! | [`Error::Forbidden`] | the acting user may not do this | ask someone who may |
 //! | [`Error::Misconfigured`] | the deployment is wrong (the connecting role, missing grants) | fix the set-up |
 //! | [`Error::Retryable`] | a race lost to another transaction, rolled back | run the whole scope again |
+//! | [`Error::Unavailable`] | the database could not be reached, or the connection broke before the outcome was decided: nothing was committed | run the whole scope again, after a pause |
+//! | [`Error::CommitUnknown`] | the connection broke while `COMMIT` was in flight: the scope may or may not have been applied | do not retry blindly: check (an idempotency key, see [`Scope::claim_once`](crate::Scope::claim_once)) |
+//!
+//! [`Error::is_retryable`] is true exactly for the two that are safe to run again as they are,
+//! `Retryable` and `Unavailable`; [`Database::run_in_scope`](crate::Database::run_in_scope) retries
+//! those and nothing else.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -109,6 +115,26 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// The database could not be reached, or the connection broke (terminated by an administrator, the
+    /// server restarting, the network) before the scope's outcome was decided. Nothing was committed:
+    /// running the same work again in a new scope is safe, after a pause.
+    #[error("database unavailable: the connection failed before anything was committed")]
+    Unavailable {
+        /// The driver's or the server's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
+    /// The connection broke while `COMMIT` was in flight: the server may have committed the scope or
+    /// not, and this side cannot tell. Running it again could apply it twice; first find out whether
+    /// it was applied (a write guarded by [`Scope::claim_once`](crate::Scope::claim_once) tells).
+    #[error("the outcome of the commit is unknown: the connection failed while it was in flight")]
+    CommitUnknown {
+        /// The driver's or the server's error.
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// The user has no second factor to read: MFA is not enabled.
     #[error("multi-factor authentication is not enabled for this user")]
     MfaNotEnabled,
@@ -145,9 +171,21 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Whether running the same work again in a fresh transaction may succeed.
+    /// Whether running the same work again in a fresh scope is safe and may succeed: a lost race
+    /// ([`Error::Retryable`]) or a connection that failed before anything was committed
+    /// ([`Error::Unavailable`]). Never an unknown commit outcome, a stale write (re-read first) or a
+    /// refusal.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Retryable { .. })
+        matches!(self, Error::Retryable { .. } | Error::Unavailable { .. })
+    }
+
+    /// The error of a failed `COMMIT`: a connection that broke while it was in flight leaves the
+    /// outcome unknown; any other error is the server's answer (the scope was rolled back).
+    pub(crate) fn at_commit(err: sqlx::Error) -> Self {
+        match Error::from(err) {
+            Error::Unavailable { source } => Error::CommitUnknown { source },
+            other => other,
+        }
     }
 
     /// The validation problems, when this is [`Error::Invalid`].
@@ -181,6 +219,9 @@ impl From<sqlx::migrate::MigrateError> for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
+        if connection_failed(&err) {
+            return Error::Unavailable { source: err };
+        }
         let sqlx::Error::Database(db) = &err else {
             return Error::Database(err);
         };
@@ -240,6 +281,20 @@ impl From<sqlx::Error> for Error {
             },
             _ => Error::Database(err),
         }
+    }
+}
+
+/// Whether `err` says the connection failed (or could not be had) rather than that the server refused
+/// a statement: I/O and TLS errors, a pool that timed out, and the server's own shutdown and connection
+/// classes (57P01 administrator shutdown or terminated backend, 57P02 crash shutdown, 57P03 cannot
+/// connect now, class 08 connection exceptions).
+fn connection_failed(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            matches!(c.as_ref(), "57P01" | "57P02" | "57P03") || c.starts_with("08")
+        }),
+        _ => false,
     }
 }
 

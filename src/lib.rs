@@ -94,10 +94,10 @@ pub mod users;
 pub mod workflows;
 
 pub use crypto::{Binding, CryptoError, Key, KeyId, KeyState, Keyring};
-pub use db::Database;
+pub use db::{Database, RetryPolicy, ScopeFuture};
 pub use error::{Error, FieldError, Result, ValidationErrors};
 pub use page::{Cursor, Deleted, Page, PageRequest};
-pub use scope::{Scope, SystemScope};
+pub use scope::{Isolation, Scope, SystemScope};
 pub use types::{
     AiGenerationId, BrandId, ClaimId, ContentId, CountryCode, CurrencyCode, Email, EventId,
     HexColor, InvalidValue, LanguageCode, Slug, TemplateId, Timezone, UserBrandRoleId, UserId,

@@ -5,7 +5,6 @@ use std::time::Duration;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use tracing::Instrument;
 
-use crate::Result;
 use crate::ai::AiGenerationRepo;
 use crate::brands::{BrandRepo, BrandRole};
 use crate::claims::ClaimRepo;
@@ -15,6 +14,7 @@ use crate::templates::TemplateRepo;
 use crate::types::{BrandId, UserId};
 use crate::users::UserRepo;
 use crate::workflows::WorkflowRepo;
+use crate::{Result, ValidationErrors};
 
 /// A tenant scope: one transaction acting as one user inside one brand.
 ///
@@ -86,6 +86,46 @@ pub struct Scope {
     brand: BrandId,
 }
 
+/// How long idempotency keys are meant to be kept: longer than any retry of the operation they guard.
+pub const IDEMPOTENCY_KEY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The isolation level scopes run at.
+///
+/// What each produces under contention (measured in `tests/it/retry.rs`, eight tasks updating one
+/// row from the same read): at [`Isolation::ReadCommitted`] (the default) the losers' writes are
+/// [`Error::Stale`](crate::Error::Stale) (the version check refuses them; re-read, then decide);
+/// at [`Isolation::Serializable`] a transaction that read what another changed is
+/// [`Error::Retryable`](crate::Error::Retryable) (`40001`), sometimes only at `COMMIT`, and running
+/// the whole scope again succeeds. [`Database::run_in_scope`](crate::Database::run_in_scope) does that
+/// retrying.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// PostgreSQL's default: each statement sees what was committed before it began.
+    #[default]
+    ReadCommitted,
+    /// One snapshot for the whole scope.
+    RepeatableRead,
+    /// As if scopes ran one after another; a scope that could break that is rolled back.
+    Serializable,
+}
+
+impl Isolation {
+    fn sql(self) -> &'static str {
+        match self {
+            Isolation::ReadCommitted => "READ COMMITTED",
+            Isolation::RepeatableRead => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
+    }
+}
+
+/// What every scope of a [`Database`](crate::Database) begins with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ScopeSettings {
+    pub(crate) lock_timeout: Duration,
+    pub(crate) isolation: Isolation,
+}
+
 /// The application role tenant scopes switch to. Created by the migrations.
 pub const APP_ROLE: &str = "mixerai_app";
 
@@ -104,18 +144,19 @@ impl Scope {
         pool: &PgPool,
         user: UserId,
         brand: BrandId,
-        lock_timeout: Duration,
+        settings: &ScopeSettings,
     ) -> Result<Self> {
         // One simple-protocol round trip: the session reset, BEGIN and the whole context. The ids are
         // typed UUIDs whose text form is hex and dashes only, and the timeout a number, so formatting
         // them into the statement cannot inject SQL; the extended protocol (binds) would cost a second
         // round trip.
         let begin = format!(
-            "{SESSION_RESET} BEGIN; SELECT set_config('role', '{APP_ROLE}', true), \
+            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}; SELECT set_config('role', '{APP_ROLE}', true), \
              set_config('app.current_user_id', '{user}', true), \
              set_config('app.current_brand_id', '{brand}', true), \
              set_config('lock_timeout', '{}ms', true)",
-            lock_timeout.as_millis()
+            settings.isolation.sql(),
+            settings.lock_timeout.as_millis()
         );
         let span = tracing::debug_span!("mixerai.scope", user = %user, brand = %brand);
         let tx = pool
@@ -148,11 +189,50 @@ impl Scope {
             .await?)
     }
 
+    /// Makes this scope's writes happen at most once, whatever retries follow: records `key` (1 to 200
+    /// characters, the host's own idempotency key for the logical operation, e.g. a request id) as
+    /// used in the scope's brand, in this transaction. `Ok(true)`: first use, go on with the writes;
+    /// they commit together with the key. `Ok(false)`: a scope that committed earlier already used it,
+    /// so its writes were applied: skip them (and, typically, read back what they made).
+    ///
+    /// The answer to [`Error::CommitUnknown`](crate::Error::CommitUnknown): retry the whole scope with
+    /// the same key. Two scopes claiming one key at once are serialised by the key's row: the second
+    /// waits for the first, then gets `false` if it committed and `true` if it rolled back. Needs an
+    /// editor or admin role; keys are kept for [`IDEMPOTENCY_KEY_RETENTION`] (a host purges older ones
+    /// with [`SystemScope::purge_idempotency_keys`]).
+    pub async fn claim_once(&mut self, key: &str) -> Result<bool> {
+        if key.is_empty() || key.chars().count() > 200 || key.contains('\0') {
+            return Err(
+                ValidationErrors::single("idempotency_key", "1 to 200 characters, no NUL").into(),
+            );
+        }
+        let claimed: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO mixerai.idempotency_keys (brand_id, key) VALUES ($1, $2)
+             ON CONFLICT (brand_id, key) DO NOTHING RETURNING 1",
+        )
+        .bind(self.brand)
+        .bind(key)
+        .fetch_optional(self.ctx.conn())
+        .await?;
+        Ok(claimed.is_some())
+    }
+
     /// Makes every change of this scope durable and visible to others.
+    ///
+    /// A failure here is the server's answer (the scope was rolled back: e.g. [`Error::Retryable`]
+    /// for a serialization failure found at commit), except when the connection breaks while
+    /// `COMMIT` is in flight: then the outcome is unknown, [`Error::CommitUnknown`].
+    ///
+    /// [`Error::Retryable`]: crate::Error::Retryable
+    /// [`Error::CommitUnknown`]: crate::Error::CommitUnknown
     pub async fn commit(self) -> Result<()> {
         let span = self.ctx.span().clone();
-        self.ctx.into_tx().commit().instrument(span).await?;
-        Ok(())
+        self.ctx
+            .into_tx()
+            .commit()
+            .instrument(span)
+            .await
+            .map_err(crate::Error::at_commit)
     }
 
     /// Discards every change of this scope. Dropping the scope does the same.
@@ -222,14 +302,15 @@ pub struct SystemScope {
 }
 
 impl SystemScope {
-    pub(crate) async fn begin(pool: &PgPool, lock_timeout: Duration) -> Result<Self> {
+    pub(crate) async fn begin(pool: &PgPool, settings: &ScopeSettings) -> Result<Self> {
         // As a tenant scope's begin (see there), with the tenant context cleared: a session-level
         // `app.*` value left behind would otherwise be read by the audit trigger as the actor.
         let begin = format!(
-            "{SESSION_RESET} BEGIN; SELECT set_config('app.current_user_id', '', true), \
+            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}; SELECT set_config('app.current_user_id', '', true), \
              set_config('app.current_brand_id', '', true), \
              set_config('lock_timeout', '{}ms', true)",
-            lock_timeout.as_millis()
+            settings.isolation.sql(),
+            settings.lock_timeout.as_millis()
         );
         let span = tracing::debug_span!("mixerai.system_scope");
         let tx = pool
@@ -242,10 +323,21 @@ impl SystemScope {
     }
 
     /// Makes every change of this scope durable and visible to others.
+    ///
+    /// A failure here is the server's answer (the scope was rolled back: e.g. [`Error::Retryable`]
+    /// for a serialization failure found at commit), except when the connection breaks while
+    /// `COMMIT` is in flight: then the outcome is unknown, [`Error::CommitUnknown`].
+    ///
+    /// [`Error::Retryable`]: crate::Error::Retryable
+    /// [`Error::CommitUnknown`]: crate::Error::CommitUnknown
     pub async fn commit(self) -> Result<()> {
         let span = self.ctx.span().clone();
-        self.ctx.into_tx().commit().instrument(span).await?;
-        Ok(())
+        self.ctx
+            .into_tx()
+            .commit()
+            .instrument(span)
+            .await
+            .map_err(crate::Error::at_commit)
     }
 
     /// Discards every change of this scope. Dropping the scope does the same.
@@ -253,6 +345,19 @@ impl SystemScope {
         let span = self.ctx.span().clone();
         self.ctx.into_tx().rollback().instrument(span).await?;
         Ok(())
+    }
+
+    /// Deletes the idempotency keys ([`Scope::claim_once`]) older than `older_than`; returns how many.
+    pub async fn purge_idempotency_keys(&mut self, older_than: Duration) -> Result<u64> {
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        Ok(
+            sqlx::query("DELETE FROM mixerai.idempotency_keys WHERE created_at < $1")
+                .bind(cutoff)
+                .execute(self.ctx.conn())
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// All users: create them, look them up, set the platform-admin flag.

@@ -15,6 +15,7 @@ mod migrations;
 mod owner;
 mod plans;
 mod pooling;
+mod retry;
 mod scenario;
 mod scope;
 mod templates;
