@@ -500,13 +500,14 @@ fn check_validation(errors: &mut ValidationErrors, path: &str, f: &TemplateField
     }
 }
 
-/// Checks template-wide rules against the template's fields.
+/// Checks template-wide rules: each rule's own shape and, when the template's `fields` are known, that
+/// the rules name fields it has ([`check_rule_references`]). A patch that replaces only one of the two
+/// is checked against the other one stored, in the repository (see the module docs).
 pub(crate) fn check_rules(
     errors: &mut ValidationErrors,
-    fields: &[TemplateField],
     rules: &[ValidationRule],
+    fields: Option<&[TemplateField]>,
 ) {
-    let find = |name: &str| fields.iter().find(|f| f.name == name);
     for (i, rule) in rules.iter().enumerate() {
         let at = |what: &str| format!("validation_rules[{i}].{what}");
         let message = match rule {
@@ -522,12 +523,7 @@ pub(crate) fn check_rules(
                     errors.push(at("fields"), "must name at least two fields");
                 }
                 for (j, n) in names.iter().enumerate() {
-                    if find(n).is_none() {
-                        errors.push(
-                            format!("{}[{j}]", at("fields")),
-                            "names no field of this template",
-                        );
-                    } else if names[..j].contains(n) {
+                    if names[..j].contains(n) {
                         errors.push(format!("{}[{j}]", at("fields")), "is listed twice");
                     }
                 }
@@ -538,6 +534,45 @@ pub(crate) fn check_rules(
                 upper,
                 message,
             } => {
+                if lower == upper {
+                    errors.push(at("upper"), "must name another field than lower");
+                }
+                message
+            }
+        };
+        if let Some(m) = message {
+            errors.check(&at("message"), non_blank(m, 500));
+        }
+    }
+    if let Some(fields) = fields {
+        check_rule_references(errors, rules, fields);
+    }
+}
+
+/// Checks that template-wide rules name fields of the template, and that an `ordered` rule compares
+/// two number, date or datetime fields of one type.
+pub(crate) fn check_rule_references(
+    errors: &mut ValidationErrors,
+    rules: &[ValidationRule],
+    fields: &[TemplateField],
+) {
+    let find = |name: &str| fields.iter().find(|f| f.name == name);
+    for (i, rule) in rules.iter().enumerate() {
+        let at = |what: &str| format!("validation_rules[{i}].{what}");
+        match rule {
+            ValidationRule::AtLeastOne { fields: names, .. }
+            | ValidationRule::AllOrNone { fields: names, .. } => {
+                for (j, n) in names.iter().enumerate() {
+                    // A repeat is reported as such by the shape check, not again here.
+                    if !names[..j].contains(n) && find(n).is_none() {
+                        errors.push(
+                            format!("{}[{j}]", at("fields")),
+                            "names no field of this template",
+                        );
+                    }
+                }
+            }
+            ValidationRule::Ordered { lower, upper, .. } => {
                 let (l, u) = (find(lower), find(upper));
                 if l.is_none() {
                     errors.push(at("lower"), "names no field of this template");
@@ -545,23 +580,19 @@ pub(crate) fn check_rules(
                 if u.is_none() {
                     errors.push(at("upper"), "names no field of this template");
                 }
-                if lower == upper {
-                    errors.push(at("upper"), "must name another field than lower");
-                }
                 if let (Some(l), Some(u)) = (l, u) {
                     let comparable = matches!(
                         l.field_type,
                         FieldType::Number | FieldType::Date | FieldType::DateTime
                     );
                     if !comparable || l.field_type != u.field_type {
-                        errors.push(at("upper"), "lower and upper must both be number, date or datetime fields of one type");
+                        errors.push(
+                            at("upper"),
+                            "lower and upper must both be number, date or datetime fields of one type",
+                        );
                     }
                 }
-                message
             }
-        };
-        if let Some(m) = message {
-            errors.check(&at("message"), non_blank(m, 500));
         }
     }
 }

@@ -1,7 +1,14 @@
+//! Validation of content against templates, and the stored JSON shape of fields and rules (no
+//! database); the builders are tested in input.rs, the repository in tests/it/templates.rs.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::types::{TemplateId, UserId};
 
 fn field(name: &str, ty: FieldType) -> TemplateField {
     TemplateField::new(name, name.to_uppercase(), ty)
@@ -436,158 +443,7 @@ fn defaults_fill_visible_fields_level_by_level_and_never_hidden_ones() {
     assert_eq!(Value::Object(values), json!({"kind": "text", "rating": 3}));
 }
 
-// ---- builder --------------------------------------------------------------------------------
-
-fn valid_builder() -> NewTemplateBuilder {
-    NewTemplate::builder()
-        .name("Article")
-        .field(TemplateField {
-            required: true,
-            ..field("headline", FieldType::Text)
-        })
-        .content_type("article")
-}
-
-#[test]
-fn a_valid_template_builds() {
-    let t = valid_builder()
-        .tag("news")
-        .category("Editorial")
-        .build()
-        .unwrap();
-    assert_eq!(t.def.fields.len(), 1);
-    assert!(t.is_active && t.def.ai_enabled);
-}
-
-#[test]
-fn the_builder_reports_every_problem_at_once() {
-    let bad_default = TemplateField {
-        default_value: Some(json!(42)),
-        ..field("title", FieldType::Text)
-    };
-    let err = NewTemplate::builder()
-        .name(" ")
-        .icon("x".repeat(101))
-        .field(field("Bad Name", FieldType::Text))
-        .field(field("dup", FieldType::Text))
-        .field(TemplateField {
-            id: "other".into(),
-            ..field("dup", FieldType::Boolean)
-        })
-        .field(field("choice", FieldType::Select))
-        .field(with(
-            field("empty_choice", FieldType::MultiSelect),
-            opts(&[]),
-        ))
-        .field(with(
-            field("n", FieldType::Number),
-            FieldValidation {
-                min: Some(5.0),
-                max: Some(1.0),
-                pattern: Some("x".into()),
-                ..FieldValidation::default()
-            },
-        ))
-        .field(with(
-            field("t", FieldType::Text),
-            FieldValidation {
-                min: Some(1.5),
-                pattern: Some("(".into()),
-                options: Some(vec![json!("a")]),
-                ..FieldValidation::default()
-            },
-        ))
-        .field(bad_default)
-        .field(TemplateField {
-            conditional: Some(Condition {
-                field: "nowhere".into(),
-                operator: ConditionOperator::Equals,
-                value: json!(1),
-            }),
-            ..field("c", FieldType::Text)
-        })
-        .rule(ValidationRule::AtLeastOne {
-            fields: vec!["ghost".into()],
-            message: None,
-        })
-        .content_type("article")
-        .content_type("article")
-        .build()
-        .unwrap_err();
-    let mut got: Vec<_> = err.errors().iter().map(|e| e.field.as_str()).collect();
-    got.sort();
-    let mut expected = vec![
-        "name",
-        "icon",
-        "fields[0].name",
-        "fields[2].name",
-        "fields[3].validation.options",
-        "fields[4].validation.options",
-        "fields[5].validation.min",
-        "fields[5].validation.pattern",
-        "fields[6].validation.min",
-        "fields[6].validation.pattern",
-        "fields[6].validation.options",
-        "fields[7].defaultValue",
-        "fields[8].conditional.field",
-        "validation_rules[0].fields",
-        "validation_rules[0].fields[0]",
-        "content_types[1]",
-    ];
-    expected.sort();
-    assert_eq!(got, expected, "{err}");
-}
-
-#[test]
-fn conditions_must_not_form_a_cycle_or_point_at_themselves() {
-    let on = |f: &str| {
-        Some(Condition {
-            field: f.into(),
-            operator: ConditionOperator::IsSet,
-            value: Value::Null,
-        })
-    };
-    let err = NewTemplate::builder()
-        .name("T")
-        .field(TemplateField {
-            conditional: on("b"),
-            ..field("a", FieldType::Text)
-        })
-        .field(TemplateField {
-            conditional: on("a"),
-            ..field("b", FieldType::Text)
-        })
-        .field(TemplateField {
-            conditional: on("c"),
-            ..field("c", FieldType::Text)
-        })
-        .field(TemplateField {
-            conditional: Some(Condition {
-                field: "a".into(),
-                operator: ConditionOperator::In,
-                value: json!("not a list"),
-            }),
-            ..field("d", FieldType::Text)
-        })
-        .build()
-        .unwrap_err();
-    assert_eq!(
-        err.get("fields[0].conditional.field").unwrap().reason,
-        "conditions form a cycle"
-    );
-    assert_eq!(
-        err.get("fields[1].conditional.field").unwrap().reason,
-        "conditions form a cycle"
-    );
-    assert_eq!(
-        err.get("fields[2].conditional.field").unwrap().reason,
-        "must name another field"
-    );
-    assert_eq!(
-        err.get("fields[3].conditional.value").unwrap().reason,
-        "must be an array for in / not_in"
-    );
-}
+// ---- stored templates ----------------------------------------------------------------------
 
 #[test]
 fn a_cycle_in_a_stored_template_does_not_hang_validation() {
@@ -613,23 +469,6 @@ fn a_cycle_in_a_stored_template_does_not_hang_validation() {
         vec![],
     );
     assert_eq!(report(&t, json!({})), pairs(&[("fields.a", "is required")]));
-}
-
-#[test]
-fn ordered_rules_need_two_comparable_fields_of_one_type() {
-    let err = NewTemplate::builder()
-        .name("T")
-        .field(field("start", FieldType::Date))
-        .field(field("count", FieldType::Number))
-        .rule(ValidationRule::Ordered {
-            lower: "start".into(),
-            upper: "count".into(),
-            message: Some(String::new()),
-        })
-        .build()
-        .unwrap_err();
-    assert!(err.get("validation_rules[0].upper").is_some(), "{err}");
-    assert!(err.get("validation_rules[0].message").is_some(), "{err}");
 }
 
 #[test]
@@ -763,8 +602,8 @@ proptest! {
         }
         match b.build() {
             Ok(t) => {
-                // What builds is coherent: its own fields validate against content of their defaults.
-                let tmpl = template(t.def.fields.clone(), t.def.validation_rules.clone());
+                // What builds is coherent: its own fields validate content without panicking.
+                let tmpl = template(t.fields().to_vec(), t.values.validation_rules.clone().unwrap_or_default());
                 let _ = tmpl.validate(&Map::new());
             }
             Err(e) => prop_assert!(!e.is_empty()),

@@ -3,11 +3,10 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use mixerai_data::claims::{
     Claim, ClaimFilter, ClaimLevel, ClaimPatch, ClaimStatus, ClaimType, NewClaim, NewClaimBuilder,
-    STALE_VERSION,
 };
 use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{BrandId, ClaimId, CountryCode, LanguageCode, UserId};
-use mixerai_data::{Error, PageRequest, Scope};
+use mixerai_data::{Deleted, Error, PageRequest, Scope};
 use uuid::Uuid;
 
 use crate::support::{fresh_db, insert_brand, insert_role, insert_user, pool};
@@ -64,6 +63,22 @@ impl World {
         scope.commit().await.unwrap();
         claim
     }
+
+    /// How many audit events the claim has, read as the owner (past row-level security).
+    async fn events(&self, id: ClaimId) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM mixerai.events WHERE aggregate_id = $1")
+            .bind(id.as_uuid())
+            .fetch_one(pool(&self.db))
+            .await
+            .unwrap()
+    }
+}
+
+fn is_stale(result: &Result<Claim, Error>, expected: i32, actual: i32) -> bool {
+    matches!(
+        result,
+        Err(Error::Stale { entity: "claim", expected: e, actual: a }) if *e == expected && *a == actual
+    )
 }
 
 fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
@@ -103,7 +118,7 @@ async fn an_admin_creates_a_claim_that_reads_back_unchanged_for_every_member() {
                 .regulatory_reference("EC 1924/2006")
                 .documentation_url("https://example.com/fibre.pdf")
                 .notes("Reviewed by legal")
-                .replacement("FR", "Source de fibres", "Threshold differs"),
+                .replacement(("FR", "Source de fibres", "Threshold differs")),
         )
         .await;
     assert_eq!(created.brand_id, w.a);
@@ -176,8 +191,8 @@ async fn an_update_saves_the_patch_bumps_the_version_and_records_who() {
         .text("Low in fat")
         .translation("de", "Fettarm")
         .countries(["gb", "de"])
-        .notes(None)
-        .effective_to(Some(at(2030, 1, 1)))
+        .clear_notes()
+        .effective_to(at(2030, 1, 1))
         .replacements([("DE", "Fettreduziert", "Labelling law")])
         .build()
         .unwrap();
@@ -202,7 +217,7 @@ async fn an_update_saves_the_patch_bumps_the_version_and_records_who() {
 }
 
 #[tokio::test]
-async fn a_stale_update_is_a_conflict_and_overwrites_nothing() {
+async fn a_stale_write_is_stale_with_the_current_version_and_overwrites_nothing() {
     let w = World::new().await;
     let claim = w.claim(basic("Crunchy")).await;
     let mut scope = w.scope(w.admin).await;
@@ -215,24 +230,52 @@ async fn a_stale_update_is_a_conflict_and_overwrites_nothing() {
         .status(ClaimStatus::Disallowed)
         .build()
         .unwrap();
-    match scope.claims().update(claim.id, 1, &stale).await {
-        Err(Error::Conflict { constraint, .. }) => assert_eq!(constraint, STALE_VERSION),
-        other => panic!("expected a stale-version conflict, got {other:?}"),
-    }
-    for op in ["delete", "restore"] {
-        let result = match op {
-            "delete" => scope.claims().delete(claim.id, 1).await,
-            _ => scope.claims().restore(claim.id, 1).await,
-        };
-        assert!(
-            matches!(&result, Err(Error::Conflict { constraint, .. }) if constraint == STALE_VERSION),
-            "{op}: {result:?}"
-        );
-    }
+    let result = scope.claims().update(claim.id, 1, &stale).await;
+    assert!(is_stale(&result, 1, 2), "{result:?}");
+    // Also when the patch is first checked against the stored claim.
+    let ranged = ClaimPatch::builder()
+        .effective_to(at(2030, 1, 1))
+        .build()
+        .unwrap();
+    let result = scope.claims().update(claim.id, 1, &ranged).await;
+    assert!(is_stale(&result, 1, 2), "{result:?}");
+    let result = scope.claims().soft_delete(claim.id, 1).await;
+    assert!(is_stale(&result, 1, 2), "soft_delete: {result:?}");
+    let deleted = scope.claims().soft_delete(claim.id, 2).await.unwrap();
+    let result = scope.claims().restore(claim.id, 2).await;
+    assert!(is_stale(&result, 2, 3), "restore: {result:?}");
+    let restored = scope.claims().restore(claim.id, 3).await.unwrap();
+    assert_eq!((deleted.version, restored.version), (3, 4));
     let current = scope.claims().get(claim.id).await.unwrap();
-    assert_eq!(current.version, 2);
+    assert_eq!(current.version, 4);
     assert_eq!(current.status, ClaimStatus::Allowed);
+    assert_eq!(current.effective_to, None);
     assert_eq!(current.text.original(), "Extra crunchy");
+}
+
+#[tokio::test]
+async fn an_empty_patch_writes_no_row_and_no_audit_event() {
+    let w = World::new().await;
+    let claim = w.claim(basic("Crunchy")).await;
+    let events = w.events(claim.id).await;
+    assert_eq!(events, 1, "the creation is audited");
+    let empty = ClaimPatch::builder().build().unwrap();
+    let mut scope = w.scope(w.admin).await;
+    assert_eq!(
+        scope.claims().update(claim.id, 1, &empty).await.unwrap(),
+        claim
+    );
+    let result = scope.claims().update(claim.id, 2, &empty).await;
+    assert!(is_stale(&result, 2, 1), "{result:?}");
+    scope.commit().await.unwrap();
+    assert_eq!(w.events(claim.id).await, events);
+    // A soft-deleted claim is not there to patch, even with nothing.
+    let mut scope = w.scope(w.admin).await;
+    scope.claims().soft_delete(claim.id, 1).await.unwrap();
+    assert!(matches!(
+        scope.claims().update(claim.id, 2, &empty).await,
+        Err(Error::NotFound { entity: "claim" })
+    ));
 }
 
 #[tokio::test]
@@ -266,9 +309,17 @@ async fn of_two_concurrent_updates_from_the_same_version_exactly_one_wins() {
     let results = [one.unwrap(), two.unwrap()];
     let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(won.len(), 1, "{results:?}");
-    assert!(results.iter().any(
-        |r| matches!(r, Err(Error::Conflict { constraint, .. }) if constraint == STALE_VERSION)
-    ));
+    assert!(
+        results.iter().any(|r| matches!(
+            r,
+            Err(Error::Stale {
+                entity: "claim",
+                expected: 1,
+                actual: 2
+            })
+        )),
+        "{results:?}"
+    );
     let mut scope = w.scope(w.viewer).await;
     let now = scope.claims().get(claim.id).await.unwrap();
     assert_eq!((now.version, now.status), (2, *won[0]));
@@ -278,17 +329,17 @@ async fn of_two_concurrent_updates_from_the_same_version_exactly_one_wins() {
 async fn an_update_that_breaks_the_rules_between_fields_reports_every_problem_and_writes_nothing() {
     let w = World::new().await;
     let claim = w
-        .claim(basic("Vegan").country("GB").country("FR").replacement(
+        .claim(basic("Vegan").country("GB").country("FR").replacement((
             "FR",
             "Végétalien",
             "Wording",
-        ))
+        )))
         .await;
     let mut scope = w.scope(w.admin).await;
     // Each field is fine alone; together with what the claim holds, two rules break.
     let patch = ClaimPatch::builder()
         .countries(["GB"])
-        .effective_to(Some(at(2024, 1, 1)))
+        .effective_to(at(2024, 1, 1))
         .build()
         .unwrap();
     let err = scope
@@ -304,6 +355,8 @@ async fn an_update_that_breaks_the_rules_between_fields_reports_every_problem_an
         "{report}"
     );
     assert_eq!(scope.claims().get(claim.id).await.unwrap(), claim);
+    scope.commit().await.unwrap();
+    assert_eq!(w.events(claim.id).await, 1, "nothing but the creation");
 }
 
 #[tokio::test]
@@ -331,7 +384,7 @@ async fn editors_and_viewers_read_claims_but_every_write_is_forbidden() {
             Err(Error::Forbidden { .. })
         ));
         assert!(matches!(
-            scope.claims().delete(claim.id, 1).await,
+            scope.claims().soft_delete(claim.id, 1).await,
             Err(Error::Forbidden { .. })
         ));
         let listed = scope
@@ -363,11 +416,15 @@ async fn another_brands_admin_sees_and_changes_nothing() {
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        scope.claims().delete(claim.id, 1).await,
+        scope.claims().soft_delete(claim.id, 1).await,
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
         scope.claims().restore(claim.id, 1).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        scope.claims().get_including_deleted(claim.id).await,
         Err(Error::NotFound { .. })
     ));
     let listed = scope
@@ -394,25 +451,49 @@ async fn another_brands_admin_sees_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_soft_deleted_claim_leaves_lists_stays_readable_and_can_be_restored() {
+async fn a_soft_deleted_claim_leaves_get_and_lists_is_found_including_deleted_and_can_be_restored()
+{
     let w = World::new().await;
     let claim = w.claim(basic("Gluten free")).await;
+    let other = w.claim(basic("Nut free")).await;
     let mut scope = w.scope(w.admin).await;
-    let deleted = scope.claims().delete(claim.id, 1).await.unwrap();
+    let deleted = scope.claims().soft_delete(claim.id, 1).await.unwrap();
     assert!(deleted.deleted_at.is_some());
     assert_eq!(deleted.version, 2);
     let all = ClaimFilter::default();
     let page = PageRequest::default();
-    assert!(
+    assert_eq!(
+        ids(&scope.claims().list(&all, &page).await.unwrap().items),
+        [other.id]
+    );
+    let only = ClaimFilter {
+        deleted: Deleted::Only,
+        ..all
+    };
+    assert_eq!(
+        ids(&scope.claims().list(&only, &page).await.unwrap().items),
+        [claim.id]
+    );
+    let include = ClaimFilter {
+        deleted: Deleted::Include,
+        ..all
+    };
+    assert_eq!(
+        ids(&scope.claims().list(&include, &page).await.unwrap().items),
+        [other.id, claim.id]
+    );
+    assert!(matches!(
+        scope.claims().get(claim.id).await,
+        Err(Error::NotFound { entity: "claim" })
+    ));
+    assert_eq!(
         scope
             .claims()
-            .list(&all, &page)
+            .get_including_deleted(claim.id)
             .await
-            .unwrap()
-            .items
-            .is_empty()
+            .unwrap(),
+        deleted
     );
-    assert_eq!(scope.claims().get(claim.id).await.unwrap(), deleted);
 
     let patch = ClaimPatch::builder().text("x").build().unwrap();
     assert!(matches!(
@@ -420,7 +501,7 @@ async fn a_soft_deleted_claim_leaves_lists_stays_readable_and_can_be_restored() 
         Err(Error::NotFound { entity: "claim" })
     ));
     assert!(matches!(
-        scope.claims().delete(claim.id, 2).await,
+        scope.claims().soft_delete(claim.id, 2).await,
         Err(Error::NotFound { entity: "claim" })
     ));
 
@@ -428,14 +509,15 @@ async fn a_soft_deleted_claim_leaves_lists_stays_readable_and_can_be_restored() 
     assert_eq!((restored.version, restored.deleted_at), (3, None));
     assert!(matches!(
         scope.claims().restore(claim.id, 3).await,
-        Err(Error::NotFound {
-            entity: "deleted claim"
-        })
+        Err(Error::NotFound { entity: "claim" })
     ));
+    assert_eq!(scope.claims().get(claim.id).await.unwrap(), restored);
     assert_eq!(
         ids(&scope.claims().list(&all, &page).await.unwrap().items),
-        [claim.id]
+        [other.id, claim.id]
     );
+    scope.commit().await.unwrap();
+    assert_eq!(w.events(claim.id).await, 3, "created, deleted, restored");
 }
 
 #[tokio::test]
@@ -467,51 +549,63 @@ async fn filters_select_by_status_type_level_country_and_effective_date() {
     let mut list =
         async |filter: ClaimFilter| ids(&scope.claims().list(&filter, &page).await.unwrap().items);
     let all = ClaimFilter::default();
+    let status = |s| ClaimFilter {
+        status: Some(s),
+        ..all
+    };
+    let level = |l| ClaimFilter {
+        level: Some(l),
+        ..all
+    };
+    let within = |c: &str| ClaimFilter {
+        country: Some(country(c)),
+        ..all
+    };
+    let effective = |t| ClaimFilter {
+        effective_at: Some(t),
+        ..all
+    };
     assert_eq!(
         list(all).await,
         [banned.id, fr_de.id, gb.id, everywhere.id],
         "newest first"
     );
-    assert_eq!(list(all.status(ClaimStatus::Disallowed)).await, [banned.id]);
+    assert_eq!(list(status(ClaimStatus::Disallowed)).await, [banned.id]);
+    let ingredient = ClaimFilter {
+        claim_type: Some(ClaimType::Ingredient),
+        ..all
+    };
+    assert_eq!(list(ingredient).await, [banned.id]);
     assert_eq!(
-        list(all.claim_type(ClaimType::Ingredient)).await,
-        [banned.id]
-    );
-    assert_eq!(
-        list(all.level(ClaimLevel::Product)).await,
+        list(level(ClaimLevel::Product)).await,
         [fr_de.id, gb.id, everywhere.id]
     );
     // A claim listing no country applies in every country.
     assert_eq!(
-        list(all.country(country("FR"))).await,
+        list(within("FR")).await,
         [banned.id, fr_de.id, everywhere.id]
     );
-    assert_eq!(
-        list(all.country(country("GB"))).await,
-        [banned.id, gb.id, everywhere.id]
-    );
-    assert_eq!(
-        list(all.country(country("US"))).await,
-        [banned.id, everywhere.id]
-    );
+    assert_eq!(list(within("GB")).await, [banned.id, gb.id, everywhere.id]);
+    assert_eq!(list(within("US")).await, [banned.id, everywhere.id]);
     // Effective: from inclusive, to exclusive.
     assert_eq!(
-        list(all.effective_at(at(2025, 6, 1))).await,
+        list(effective(at(2025, 6, 1))).await,
         [fr_de.id, gb.id, everywhere.id]
     );
     assert_eq!(
-        list(all.effective_at(at(2025, 9, 1))).await,
+        list(effective(at(2025, 9, 1))).await,
         [gb.id, everywhere.id]
     );
     assert_eq!(
-        list(all.effective_at(at(2025, 9, 1) - Duration::microseconds(1))).await,
+        list(effective(at(2025, 9, 1) - Duration::microseconds(1))).await,
         [fr_de.id, gb.id, everywhere.id]
     );
-    assert_eq!(list(all.effective_at(at(2024, 12, 31))).await, []);
-    assert_eq!(
-        list(all.effective_at(at(2026, 1, 1)).country(country("DE"))).await,
-        [banned.id, everywhere.id]
-    );
+    assert_eq!(list(effective(at(2024, 12, 31))).await, []);
+    let both = ClaimFilter {
+        country: Some(country("DE")),
+        ..effective(at(2026, 1, 1))
+    };
+    assert_eq!(list(both).await, [banned.id, everywhere.id]);
     let fr_de_row = scope.claims().get(fr_de.id).await.unwrap();
     assert!(fr_de_row.applies_in(country("DE")) && !fr_de_row.applies_in(country("GB")));
     assert!(!fr_de_row.is_effective_at(at(2025, 9, 1)));
@@ -711,7 +805,7 @@ mod round_trip {
         }
         let replacement_country = i.countries.first().map_or("GB", |c| COUNTRIES[*c]);
         if let Some((r, why)) = &i.replace_first {
-            b = b.replacement(replacement_country, r.clone(), why.clone());
+            b = b.replacement((replacement_country, r.clone(), why.clone()));
         }
         let new = match b.build() {
             Ok(new) => new,
@@ -801,7 +895,7 @@ mod plans {
             .await
             .unwrap();
 
-        let base = "SELECT id FROM mixerai.claims WHERE deleted_at IS NULL AND brand_id = $1";
+        let base = "SELECT id FROM mixerai.claims WHERE brand_id = $1 AND deleted_at IS NULL";
         let tail = " AND (created_at, id) < ($3, $4) ORDER BY created_at DESC, id DESC LIMIT 26";
         let filters = [
             ("no filter", " AND $2::text IS NULL"),

@@ -879,7 +879,7 @@ mod from_template {
                 ..TemplateField::new("minutes", "Reading time", FieldType::Number)
             })
             .content_type("article")
-            .active(active)
+            .is_active(active)
             .build()
             .unwrap();
         let mut s = w.editor().await;

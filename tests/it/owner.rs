@@ -273,7 +273,7 @@ async fn bypassrls_owner_migrates_and_runs_system_and_tenant_scopes_with_isolati
                     ..WorkflowStep::new("Review", StepType::Review, 1)
                 })
                 .content_type("article")
-                .default_for_types(true)
+                .is_default(true)
                 .build()
                 .unwrap(),
         )

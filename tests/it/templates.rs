@@ -10,6 +10,7 @@ use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{BrandId, TemplateId, UserId};
 use mixerai_data::{Database, Error, PageRequest};
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::support::{fresh_db, insert_brand, insert_role, insert_user, pool};
 
@@ -62,6 +63,23 @@ impl Tenants {
     pub fn database(&self) -> &Database {
         self.db.database()
     }
+
+    /// How many audit events the aggregate `id` has, read as the owner (past row-level security).
+    pub async fn events(&self, id: impl Into<Uuid>) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM mixerai.events WHERE aggregate_id = $1")
+            .bind(id.into())
+            .fetch_one(pool(&self.db))
+            .await
+            .unwrap()
+    }
+}
+
+fn rename(name: &str) -> TemplatePatch {
+    TemplatePatch::builder().name(name).build().unwrap()
+}
+
+fn deactivate() -> TemplatePatch {
+    TemplatePatch::builder().is_active(false).build().unwrap()
 }
 
 fn article(name: &str) -> NewTemplate {
@@ -88,7 +106,7 @@ fn article(name: &str) -> NewTemplate {
         })
         .field(TemplateField::new("email", "Email", FieldType::Email))
         .field(TemplateField::new("phone", "Phone", FieldType::Text))
-        .rule(ValidationRule::AtLeastOne {
+        .validation_rule(ValidationRule::AtLeastOne {
             fields: vec!["email".into(), "phone".into()],
             message: None,
         })
@@ -170,19 +188,23 @@ async fn a_platform_admin_shares_a_template_that_brand_editors_read_but_cannot_c
         );
         let err = scope
             .templates()
-            .update(created.id, 1, TemplatePatch::new().name("Mine"))
+            .update(created.id, 1, &rename("Mine"))
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
         drop(scope);
         let mut scope = t.database().scope(user, brand).await.unwrap();
-        let err = scope.templates().deactivate(created.id).await.unwrap_err();
+        let err = scope
+            .templates()
+            .update(created.id, 1, &deactivate())
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     }
     let mut scope = t.database().scope(t.platform, t.b).await.unwrap();
     let renamed = scope
         .templates()
-        .update(created.id, 1, TemplatePatch::new().name("Renamed"))
+        .update(created.id, 1, &rename("Renamed"))
         .await
         .unwrap();
     assert_eq!((renamed.name.as_str(), renamed.version), ("Renamed", 2));
@@ -206,12 +228,9 @@ async fn another_brands_templates_are_not_found_not_listed_and_not_writable() {
         .await
         .unwrap();
     assert!(page.items.is_empty());
-    let err = repo
-        .update(theirs.id, 1, TemplatePatch::new().name("x"))
-        .await
-        .unwrap_err();
+    let err = repo.update(theirs.id, 1, &rename("x")).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
-    let err = repo.deactivate(theirs.id).await.unwrap_err();
+    let err = repo.update(theirs.id, 1, &deactivate()).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     drop(scope);
 
@@ -234,12 +253,13 @@ async fn unknown_ids_are_not_found() {
         scope.templates().get(id).await,
         Err(Error::NotFound { .. })
     ));
+    let empty = TemplatePatch::builder().build().unwrap();
     assert!(matches!(
-        scope.templates().update(id, 1, TemplatePatch::new()).await,
+        scope.templates().update(id, 1, &empty).await,
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        scope.templates().deactivate(id).await,
+        scope.templates().update(id, 1, &deactivate()).await,
         Err(Error::NotFound { .. })
     ));
 }
@@ -250,7 +270,9 @@ async fn lists_page_newest_first_and_filter_by_content_type_and_activity() {
     let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
     let mut made = Vec::new();
     for i in 0..5 {
-        let mut b = NewTemplate::builder().name(format!("T{i}")).active(i != 3);
+        let mut b = NewTemplate::builder()
+            .name(format!("T{i}"))
+            .is_active(i != 3);
         b = match i % 3 {
             0 => b.content_type("article"),
             1 => b.content_type("social_post"),
@@ -285,7 +307,7 @@ async fn lists_page_newest_first_and_filter_by_content_type_and_activity() {
     };
     let articles = TemplateFilter {
         content_type: Some("article".into()),
-        active: None,
+        is_active: None,
     };
     let page = repo
         .list(&articles, &PageRequest::first(100))
@@ -293,7 +315,7 @@ async fn lists_page_newest_first_and_filter_by_content_type_and_activity() {
         .unwrap();
     assert_eq!(names(page.items), ["T0", "T2", "T3"]);
     let active_articles = TemplateFilter {
-        active: Some(true),
+        is_active: Some(true),
         ..articles
     };
     let page = repo
@@ -303,7 +325,7 @@ async fn lists_page_newest_first_and_filter_by_content_type_and_activity() {
     assert_eq!(names(page.items), ["T0", "T2"]);
     let inactive = TemplateFilter {
         content_type: None,
-        active: Some(false),
+        is_active: Some(false),
     };
     let page = repo
         .list(&inactive, &PageRequest::first(100))
@@ -313,19 +335,21 @@ async fn lists_page_newest_first_and_filter_by_content_type_and_activity() {
 }
 
 #[tokio::test]
-async fn an_update_applies_the_patch_and_a_stale_one_changes_nothing() {
+async fn an_update_applies_the_patch_and_a_stale_one_is_stale_and_changes_nothing() {
     let t = Tenants::new().await;
     let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
     let created = scope.templates().create(&article("Article")).await.unwrap();
-    let patch = TemplatePatch::new()
+    let patch = TemplatePatch::builder()
         .name("Feature")
-        .description(None)
-        .tags(vec!["long".into()])
-        .content_types(vec!["article".into(), "feature".into()])
-        .ai_prompts(BTreeMap::new());
+        .clear_description()
+        .tags(["long"])
+        .content_types(["article", "feature"])
+        .ai_prompts(BTreeMap::new())
+        .build()
+        .unwrap();
     let updated = scope
         .templates()
-        .update(created.id, 1, patch)
+        .update(created.id, 1, &patch)
         .await
         .unwrap();
     assert_eq!(updated.name, "Feature");
@@ -334,53 +358,155 @@ async fn an_update_applies_the_patch_and_a_stale_one_changes_nothing() {
     assert_eq!(updated.content_types, ["article", "feature"]);
     assert!(updated.ai_prompts.is_empty());
     assert_eq!(updated.fields, created.fields);
+    assert_eq!(updated.icon, created.icon, "unset stays");
     assert_eq!(updated.version, 2);
 
     let err = scope
         .templates()
-        .update(created.id, 1, TemplatePatch::new().name("Stale"))
+        .update(created.id, 1, &rename("Stale"))
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint, .. } if constraint == "content_templates_stale_version"),
+        matches!(
+            err,
+            Error::Stale {
+                entity: "template",
+                expected: 1,
+                actual: 2
+            }
+        ),
+        "{err:?}"
+    );
+    // Also when the patch is first checked against the stored template.
+    let fields = TemplatePatch::builder()
+        .fields(created.fields.clone())
+        .build()
+        .unwrap();
+    let err = scope
+        .templates()
+        .update(created.id, 1, &fields)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(scope.templates().get(created.id).await.unwrap(), updated);
 }
 
 #[tokio::test]
-async fn an_invalid_patch_reports_every_problem_and_writes_nothing() {
+async fn an_empty_patch_writes_no_row_and_no_audit_event() {
     let t = Tenants::new().await;
     let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
     let created = scope.templates().create(&article("Article")).await.unwrap();
-    // Dropping `phone` breaks the at_least_one rule that names it; the name is blank.
+    scope.commit().await.unwrap();
+    let events = t.events(created.id).await;
+    assert_eq!(events, 1, "the creation is audited");
+
+    let empty = TemplatePatch::builder().build().unwrap();
+    let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
+    let same = scope
+        .templates()
+        .update(created.id, 1, &empty)
+        .await
+        .unwrap();
+    assert_eq!(same, created);
+    // A stale version is still reported, though nothing would be written.
+    let renamed = scope
+        .templates()
+        .update(created.id, 1, &rename("Renamed"))
+        .await
+        .unwrap();
+    let err = scope
+        .templates()
+        .update(created.id, 1, &empty)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    scope.commit().await.unwrap();
+    assert_eq!(t.events(created.id).await, events + 1, "only the rename");
+    let mut scope = t.database().scope(t.viewer, t.a).await.unwrap();
+    assert_eq!(scope.templates().get(created.id).await.unwrap(), renamed);
+}
+
+#[tokio::test]
+async fn a_patch_is_checked_alone_then_against_the_stored_template_and_an_invalid_one_writes_nothing()
+ {
+    let t = Tenants::new().await;
+    let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
+    let created = scope.templates().create(&article("Article")).await.unwrap();
+    // What a patch sets is checked before any round trip, every problem together.
+    let err = TemplatePatch::builder()
+        .name(" ")
+        .category("")
+        .build()
+        .unwrap_err();
+    let mut paths: Vec<_> = err.errors().iter().map(|e| e.field.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["category", "name"], "{err}");
+    // Dropping `email` and `phone` breaks the stored at_least_one rule that names them: only the
+    // stored template can tell, and both problems are reported at once.
     let fields: Vec<TemplateField> = created
         .fields
         .iter()
-        .filter(|f| f.name != "phone")
+        .filter(|f| f.name != "phone" && f.name != "email")
         .cloned()
         .collect();
+    let patch = TemplatePatch::builder()
+        .fields(fields)
+        .name("Renamed")
+        .build()
+        .unwrap();
     let err = scope
         .templates()
-        .update(
-            created.id,
-            1,
-            TemplatePatch::new()
-                .name(" ")
-                .fields(fields)
-                .category(Some(String::new())),
-        )
+        .update(created.id, 1, &patch)
         .await
         .unwrap_err();
     let report = err.validation().expect("invalid");
-    let mut paths: Vec<_> = report.errors().iter().map(|e| e.field.as_str()).collect();
-    paths.sort();
+    let paths: Vec<_> = report.errors().iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         paths,
-        ["category", "name", "validation_rules[0].fields[1]"],
+        [
+            "validation_rules[0].fields[0]",
+            "validation_rules[0].fields[1]"
+        ],
         "{report}"
     );
+    scope.commit().await.unwrap();
+    let mut scope = t.database().scope(t.viewer, t.a).await.unwrap();
     assert_eq!(scope.templates().get(created.id).await.unwrap(), created);
+    assert_eq!(t.events(created.id).await, 1, "nothing but the creation");
+    // Replacing the rules too, in step with the fields, is fine.
+    drop(scope);
+    let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
+    let both = TemplatePatch::builder()
+        .fields(created.fields.iter().take(1).cloned())
+        .validation_rules(Vec::<ValidationRule>::new())
+        .build()
+        .unwrap();
+    let updated = scope
+        .templates()
+        .update(created.id, 1, &both)
+        .await
+        .unwrap();
+    assert_eq!((updated.fields.len(), updated.version), (1, 2));
 }
 
 #[tokio::test]
@@ -394,23 +520,27 @@ async fn of_two_concurrent_updates_from_one_version_exactly_one_wins() {
     let mut first = t.database().scope(t.editor, t.a).await.unwrap();
     first
         .templates()
-        .update(created.id, 1, TemplatePatch::new().name("First"))
+        .update(created.id, 1, &rename("First"))
         .await
         .unwrap();
     let db = t.database().clone();
     let (editor, a, id) = (t.editor, t.a, created.id);
     let second = tokio::spawn(async move {
         let mut scope = db.scope(editor, a).await.unwrap();
-        scope
-            .templates()
-            .update(id, 1, TemplatePatch::new().name("Second"))
-            .await
+        scope.templates().update(id, 1, &rename("Second")).await
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     first.commit().await.unwrap();
     let err = second.await.unwrap().unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint, .. } if constraint == "content_templates_stale_version"),
+        matches!(
+            err,
+            Error::Stale {
+                entity: "template",
+                expected: 1,
+                actual: 2
+            }
+        ),
         "{err:?}"
     );
     let mut scope = t.database().scope(t.viewer, t.a).await.unwrap();
@@ -419,29 +549,74 @@ async fn of_two_concurrent_updates_from_one_version_exactly_one_wins() {
 }
 
 #[tokio::test]
-async fn deactivating_is_idempotent_and_needs_a_writer() {
+async fn deactivating_is_a_patch_of_is_active_that_needs_a_writer_and_a_retry_writes_nothing() {
     let t = Tenants::new().await;
     let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
     let created = scope.templates().create(&article("Article")).await.unwrap();
     scope.commit().await.unwrap();
 
     let mut scope = t.database().scope(t.viewer, t.a).await.unwrap();
-    let err = scope.templates().deactivate(created.id).await.unwrap_err();
+    let err = scope
+        .templates()
+        .update(created.id, 1, &deactivate())
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
     drop(scope);
 
     let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
-    let off = scope.templates().deactivate(created.id).await.unwrap();
+    let off = scope
+        .templates()
+        .update(created.id, 1, &deactivate())
+        .await
+        .unwrap();
     assert!(!off.is_active);
     assert_eq!(off.version, 2);
-    let again = scope.templates().deactivate(created.id).await.unwrap();
-    assert_eq!(again.version, 2);
+    // The same request again (a retry) names the version it was read at: it is stale and writes
+    // nothing, so deactivating twice leaves one change.
+    let err = scope
+        .templates()
+        .update(created.id, 1, &deactivate())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A patch that sets nothing writes nothing either.
+    let empty = TemplatePatch::builder().build().unwrap();
+    let again = scope
+        .templates()
+        .update(created.id, 2, &empty)
+        .await
+        .unwrap();
+    assert_eq!((again.is_active, again.version), (false, 2));
+    scope.commit().await.unwrap();
+    assert_eq!(
+        t.events(created.id).await,
+        2,
+        "the creation and one deactivation"
+    );
+
+    let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
     let reactivated = scope
         .templates()
-        .update(created.id, 2, TemplatePatch::new().active(true))
+        .update(
+            created.id,
+            2,
+            &TemplatePatch::builder().is_active(true).build().unwrap(),
+        )
         .await
         .unwrap();
     assert!(reactivated.is_active);
+    assert_eq!(reactivated.version, 3);
 }
 
 mod round_trip {

@@ -52,15 +52,15 @@ fn workflow(name: &str, content_type: &str, default: bool) -> NewWorkflow {
         .step(review)
         .step(approve.clone())
         .timeout_hours(72)
-        .escalation(EscalationRule {
+        .escalation_rules([EscalationRule {
             step_id: Some(approve.id),
             after_hours: 48,
             action: EscalationAction::Reassign,
             to: vec!["admin".into()],
             assignment_type: Some(AssignmentType::Role),
-        })
+        }])
         .content_type(content_type)
-        .default_for_types(default)
+        .is_default(default)
         .build()
         .unwrap()
 }
@@ -70,6 +70,14 @@ fn is_conflict(err: &Error, name: &str) -> bool {
 }
 
 const ONE_DEFAULT: &str = "workflows_one_default_per_brand_type";
+
+fn rename(name: &str) -> WorkflowPatch {
+    WorkflowPatch::builder().name(name).build().unwrap()
+}
+
+fn deactivate() -> WorkflowPatch {
+    WorkflowPatch::builder().is_active(false).build().unwrap()
+}
 
 #[tokio::test]
 async fn an_admin_creates_a_workflow_that_reads_back_unchanged() {
@@ -125,7 +133,7 @@ async fn only_admins_write_workflows() {
     );
     let err = scope
         .workflows()
-        .update(created.id, 1, WorkflowPatch::new().name("x"))
+        .update(created.id, 1, &rename("x"))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
@@ -133,12 +141,22 @@ async fn only_admins_write_workflows() {
     for call in 0..2 {
         let mut scope = t.database().scope(t.editor, t.a).await.unwrap();
         let err = if call == 0 {
-            scope.workflows().set_default(created.id).await.unwrap_err()
+            scope
+                .workflows()
+                .set_default(created.id, 1)
+                .await
+                .unwrap_err()
         } else {
-            scope.workflows().deactivate(created.id).await.unwrap_err()
+            scope
+                .workflows()
+                .update(created.id, 1, &deactivate())
+                .await
+                .unwrap_err()
         };
         assert!(matches!(err, Error::Forbidden { .. }), "{call}: {err:?}");
     }
+    let mut scope = t.database().scope(t.admin, t.a).await.unwrap();
+    assert_eq!(scope.workflows().get(created.id).await.unwrap(), created);
 }
 
 #[tokio::test]
@@ -170,6 +188,10 @@ async fn a_second_default_for_a_brand_and_type_is_a_conflict() {
         .await
         .unwrap_err();
     assert!(is_conflict(&err, ONE_DEFAULT), "{err:?}");
+    assert!(
+        matches!(&err, Error::Conflict { field: Some(f), .. } if f == "is_default"),
+        "{err:?}"
+    );
     drop(scope);
 
     // Another brand has its own default.
@@ -237,7 +259,7 @@ async fn set_default_replaces_the_brands_previous_default_for_the_type() {
         .create(&workflow("New", "article", false))
         .await
         .unwrap();
-    let made = scope.workflows().set_default(new.id).await.unwrap();
+    let made = scope.workflows().set_default(new.id, 1).await.unwrap();
     assert!(made.is_default);
     assert_eq!(made.version, 2);
     let old_now = scope.workflows().get(old.id).await.unwrap();
@@ -257,13 +279,48 @@ async fn set_default_replaces_the_brands_previous_default_for_the_type() {
     );
     // Already the default: nothing changes.
     assert_eq!(
-        scope.workflows().set_default(new.id).await.unwrap().version,
+        scope
+            .workflows()
+            .set_default(new.id, 2)
+            .await
+            .unwrap()
+            .version,
         2
+    );
+    // A stale version is refused and changes nothing.
+    let err = scope.workflows().set_default(old.id, 1).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                entity: "workflow",
+                expected: 1,
+                actual: 2
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        scope
+            .workflows()
+            .default_for("article")
+            .await
+            .unwrap()
+            .map(|w| w.id),
+        Some(new.id)
     );
 
     // Inactive, or naming no type, cannot be a default.
-    let off = scope.workflows().deactivate(old.id).await.unwrap();
-    let err = scope.workflows().set_default(off.id).await.unwrap_err();
+    let off = scope
+        .workflows()
+        .update(old.id, 2, &deactivate())
+        .await
+        .unwrap();
+    let err = scope
+        .workflows()
+        .set_default(off.id, off.version)
+        .await
+        .unwrap_err();
     assert!(
         err.validation().and_then(|v| v.get("is_active")).is_some(),
         "{err:?}"
@@ -277,7 +334,7 @@ async fn set_default_replaces_the_brands_previous_default_for_the_type() {
     let any_type = scope.workflows().create(&any_type).await.unwrap();
     let err = scope
         .workflows()
-        .set_default(any_type.id)
+        .set_default(any_type.id, 1)
         .await
         .unwrap_err();
     assert!(
@@ -287,7 +344,7 @@ async fn set_default_replaces_the_brands_previous_default_for_the_type() {
         "{err:?}"
     );
     assert!(matches!(
-        scope.workflows().set_default(WorkflowId::new()).await,
+        scope.workflows().set_default(WorkflowId::new(), 1).await,
         Err(Error::NotFound { .. })
     ));
 }
@@ -301,7 +358,7 @@ async fn a_shared_default_a_brand_admin_cannot_change_blocks_their_own_default()
         .step(only)
         .content_type("article")
         .share_with(t.b)
-        .default_for_types(true)
+        .is_default(true)
         .build()
         .unwrap();
     let mut scope = t.database().scope(t.platform, t.a).await.unwrap();
@@ -323,7 +380,7 @@ async fn a_shared_default_a_brand_admin_cannot_change_blocks_their_own_default()
         .create(&workflow("Mine", "article", false))
         .await
         .unwrap();
-    let err = scope.workflows().set_default(mine.id).await.unwrap_err();
+    let err = scope.workflows().set_default(mine.id, 1).await.unwrap_err();
     assert!(is_conflict(&err, ONE_DEFAULT), "{err:?}");
     drop(scope);
     // The shared default was not touched.
@@ -340,13 +397,35 @@ async fn deactivating_ends_a_default_and_frees_the_slot() {
         .create(&workflow("First", "article", true))
         .await
         .unwrap();
-    let off = scope.workflows().deactivate(first.id).await.unwrap();
+    let off = scope
+        .workflows()
+        .update(first.id, 1, &deactivate())
+        .await
+        .unwrap();
     assert!(!off.is_active && !off.is_default);
     assert_eq!(off.version, 2);
+    // A retry of the same deactivation names the version it read: stale, and nothing is written.
+    let err = scope
+        .workflows()
+        .update(first.id, 1, &deactivate())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let empty = WorkflowPatch::builder().build().unwrap();
     assert_eq!(
         scope
             .workflows()
-            .deactivate(first.id)
+            .update(first.id, 2, &empty)
             .await
             .unwrap()
             .version,
@@ -360,14 +439,72 @@ async fn deactivating_ends_a_default_and_frees_the_slot() {
     // Reactivating the first is fine: it is no longer a default.
     let back = scope
         .workflows()
-        .update(first.id, 2, WorkflowPatch::new().active(true))
+        .update(
+            first.id,
+            2,
+            &WorkflowPatch::builder().is_active(true).build().unwrap(),
+        )
         .await
         .unwrap();
     assert!(back.is_active && !back.is_default);
+    assert_eq!(back.version, 3);
     assert!(matches!(
-        scope.workflows().deactivate(WorkflowId::new()).await,
+        scope
+            .workflows()
+            .update(WorkflowId::new(), 1, &deactivate())
+            .await,
         Err(Error::NotFound { .. })
     ));
+    scope.commit().await.unwrap();
+    assert_eq!(
+        t.events(first.id).await,
+        3,
+        "created, deactivated, reactivated"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_patch_writes_no_row_and_no_audit_event() {
+    let t = Tenants::new().await;
+    let mut scope = t.database().scope(t.admin, t.a).await.unwrap();
+    let created = scope
+        .workflows()
+        .create(&workflow("W", "article", true))
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+    let events = t.events(created.id).await;
+    assert_eq!(events, 1);
+    let empty = WorkflowPatch::builder().build().unwrap();
+    let mut scope = t.database().scope(t.admin, t.a).await.unwrap();
+    assert_eq!(
+        scope
+            .workflows()
+            .update(created.id, 1, &empty)
+            .await
+            .unwrap(),
+        created
+    );
+    let err = scope
+        .workflows()
+        .update(created.id, 7, &empty)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                expected: 7,
+                actual: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    scope.commit().await.unwrap();
+    assert_eq!(t.events(created.id).await, events);
+    let mut scope = t.database().scope(t.viewer, t.a).await.unwrap();
+    assert_eq!(scope.workflows().get(created.id).await.unwrap(), created);
 }
 
 #[tokio::test]
@@ -390,18 +527,17 @@ async fn an_update_applies_the_patch_and_a_stale_or_invalid_one_changes_nothing(
             value: json!("high"),
         }),
     };
+    let patch = WorkflowPatch::builder()
+        .name("Legal (branching)")
+        .workflow_type(WorkflowType::Conditional)
+        .transitions([branch])
+        .clear_timeout_hours()
+        .clear_escalation_rules()
+        .build()
+        .unwrap();
     let updated = scope
         .workflows()
-        .update(
-            created.id,
-            1,
-            WorkflowPatch::new()
-                .name("Legal (branching)")
-                .workflow_type(WorkflowType::Conditional)
-                .transitions(vec![branch])
-                .timeout_hours(None)
-                .escalation_rules(None),
-        )
+        .update(created.id, 1, &patch)
         .await
         .unwrap();
     assert_eq!(updated.workflow_type, WorkflowType::Conditional);
@@ -412,41 +548,48 @@ async fn an_update_applies_the_patch_and_a_stale_or_invalid_one_changes_nothing(
     assert_eq!(updated.version, 2);
     assert!(updated.is_default);
 
+    assert_eq!(updated.steps, created.steps, "unset stays");
+
     let err = scope
         .workflows()
-        .update(created.id, 1, WorkflowPatch::new().name("Stale"))
+        .update(created.id, 1, &rename("Stale"))
         .await
         .unwrap_err();
-    assert!(is_conflict(&err, "workflows_stale_version"), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                entity: "workflow",
+                expected: 1,
+                actual: 2
+            }
+        ),
+        "{err:?}"
+    );
 
-    // Removing the step the transition and nothing else names, blanking the name and dropping the
-    // default's only content type: all reported.
+    // What the patch sets is checked alone before any round trip.
+    let err = WorkflowPatch::builder().name("").build().unwrap_err();
+    assert!(err.get("name").is_some(), "{err}");
+    // Removing the step the transition names, and dropping the default's only content type: only the
+    // stored workflow can tell, and both are reported together.
+    let patch = WorkflowPatch::builder()
+        .steps([review])
+        .content_types(Vec::<String>::new())
+        .build()
+        .unwrap();
     let err = scope
         .workflows()
-        .update(
-            created.id,
-            2,
-            WorkflowPatch::new()
-                .name("")
-                .steps(vec![review])
-                .content_types(vec![]),
-        )
+        .update(created.id, 2, &patch)
         .await
         .unwrap_err();
     let report = err.validation().expect("invalid");
     let mut paths: Vec<_> = report.errors().iter().map(|e| e.field.as_str()).collect();
     paths.sort();
-    assert_eq!(
-        paths,
-        ["content_types", "name", "transitions[0].to"],
-        "{report}"
-    );
+    assert_eq!(paths, ["content_types", "transitions[0].to"], "{report}");
     assert_eq!(scope.workflows().get(created.id).await.unwrap(), updated);
+    let empty = WorkflowPatch::builder().build().unwrap();
     assert!(matches!(
-        scope
-            .workflows()
-            .update(WorkflowId::new(), 1, WorkflowPatch::new())
-            .await,
+        scope.workflows().update(WorkflowId::new(), 1, &empty).await,
         Err(Error::NotFound { .. })
     ));
 }
@@ -465,22 +608,32 @@ async fn of_two_concurrent_updates_from_one_version_exactly_one_wins() {
     let mut first = t.database().scope(t.admin, t.a).await.unwrap();
     first
         .workflows()
-        .update(created.id, 1, WorkflowPatch::new().name("First"))
+        .update(created.id, 1, &rename("First"))
         .await
         .unwrap();
     let db = t.database().clone();
     let (admin, a, id) = (t.admin, t.a, created.id);
     let second = tokio::spawn(async move {
         let mut scope = db.scope(admin, a).await.unwrap();
-        scope
-            .workflows()
-            .update(id, 1, WorkflowPatch::new().name("Second"))
-            .await
+        scope.workflows().update(id, 1, &rename("Second")).await
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     first.commit().await.unwrap();
     let err = second.await.unwrap().unwrap_err();
-    assert!(is_conflict(&err, "workflows_stale_version"), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Stale {
+                entity: "workflow",
+                expected: 1,
+                actual: 2
+            }
+        ),
+        "{err:?}"
+    );
+    let mut scope = t.database().scope(t.viewer, t.a).await.unwrap();
+    let now = scope.workflows().get(created.id).await.unwrap();
+    assert_eq!((now.name.as_str(), now.version), ("First", 2));
 }
 
 #[tokio::test]
@@ -509,15 +662,15 @@ async fn another_brands_workflows_are_not_found_not_listed_and_not_writable() {
     );
     assert_eq!(repo.default_for("article").await.unwrap(), None);
     assert!(matches!(
-        repo.update(theirs.id, 1, WorkflowPatch::new()).await,
+        repo.update(theirs.id, 1, &rename("x")).await,
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        repo.set_default(theirs.id).await,
+        repo.set_default(theirs.id, 1).await,
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        repo.deactivate(theirs.id).await,
+        repo.update(theirs.id, 1, &deactivate()).await,
         Err(Error::NotFound { .. })
     ));
     drop(scope);
@@ -545,7 +698,11 @@ async fn lists_page_newest_first_and_filter_by_content_type_and_activity() {
             .await
             .unwrap();
         made.push(if i == 4 {
-            scope.workflows().deactivate(w.id).await.unwrap()
+            scope
+                .workflows()
+                .update(w.id, w.version, &deactivate())
+                .await
+                .unwrap()
         } else {
             w
         });
@@ -574,9 +731,9 @@ async fn lists_page_newest_first_and_filter_by_content_type_and_activity() {
         n.sort();
         n
     };
-    let filter = |ty: Option<&str>, active| WorkflowFilter {
+    let filter = |ty: Option<&str>, is_active| WorkflowFilter {
         content_type: ty.map(str::to_owned),
-        active,
+        is_active,
     };
     let all = PageRequest::first(100);
     assert_eq!(
