@@ -6,7 +6,7 @@
 //! DATABASE_URL=postgres://... cargo run --example content_library   # uses that database
 //! ```
 
-use mixerai_data::brands::{BrandRole, NewBrand};
+use mixerai_data::brands::{BrandRole, NewBrand, NewMembership};
 use mixerai_data::content::{ContentFilter, NewContent};
 use mixerai_data::templates::{FieldType, FieldValidation, NewTemplate, TemplateField};
 use mixerai_data::users::NewUser;
@@ -47,7 +47,11 @@ async fn main() -> Result<()> {
         .await?;
     system
         .brands()
-        .grant(brand.id, grace.id, BrandRole::Editor, None)
+        .grant(
+            brand.id,
+            grace.id,
+            &NewMembership::builder().role(BrandRole::Editor).build()?,
+        )
         .await?;
     system.commit().await?;
 

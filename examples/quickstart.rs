@@ -5,7 +5,7 @@
 //! DATABASE_URL=postgres://... cargo run --example quickstart   # uses that database
 //! ```
 
-use mixerai_data::brands::{BrandRole, NewBrand};
+use mixerai_data::brands::{BrandRole, ColorsInput, MemberFilter, NewBrand, NewMembership};
 use mixerai_data::content::NewContent;
 use mixerai_data::users::NewUser;
 use mixerai_data::{PageRequest, Result};
@@ -39,12 +39,16 @@ async fn main() -> Result<()> {
         .country("GB")
         .language("en")
         .currency("GBP")
-        .colors("#1d3557", Some("#457b9d"), None)
+        .colors(ColorsInput::new("#1d3557").secondary("#457b9d"))
         .build()?;
     let brand = system.brands().create(&new_brand, ada.id).await?;
     system
         .brands()
-        .grant(brand.id, ada.id, BrandRole::Editor, None)
+        .grant(
+            brand.id,
+            ada.id,
+            &NewMembership::builder().role(BrandRole::Editor).build()?,
+        )
         .await?;
     system.commit().await?;
     println!(
@@ -69,7 +73,7 @@ async fn main() -> Result<()> {
     let me = scope.users().get(ada.id).await?;
     let members = scope
         .brands()
-        .members(brand.id, &PageRequest::default())
+        .members(brand.id, &MemberFilter::default(), &PageRequest::default())
         .await?
         .items;
     drop(scope); // read-only: dropping rolls back

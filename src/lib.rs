@@ -33,7 +33,7 @@
 //! maintenance (creating users and brands, granting the first roles) run in a [`SystemScope`].
 //!
 //! ```
-//! use mixerai_data::brands::{BrandRole, NewBrand};
+//! use mixerai_data::brands::{BrandRole, ColorsInput, NewBrand, NewMembership};
 //! use mixerai_data::content::NewContent;
 //! use mixerai_data::users::NewUser;
 //!
@@ -47,7 +47,7 @@
 //!     .email("Ada@Example.com").first_name("Ada").last_name("Lovelace").build()?).await?;
 //! let brand = system.brands().create(&NewBrand::builder()
 //!     .name("Analytical Engines").country("gb").language("en").build()?, ada.id).await?;
-//! system.brands().grant(brand.id, ada.id, BrandRole::Editor, None).await?;
+//! system.brands().grant(brand.id, ada.id, &NewMembership::builder().role(BrandRole::Editor).build()?).await?;
 //! system.commit().await?;
 //!
 //! let mut scope = db.scope(ada.id, brand.id).await?;
@@ -60,7 +60,7 @@
 //! assert_eq!(note.slug.as_str(), "notes-on-the-engine");
 //!
 //! // Bad input is refused before any round trip, every problem at once.
-//! let err = NewBrand::builder().name("").country("XX").language("en").colors("red", None, None).build().unwrap_err();
+//! let err = NewBrand::builder().name("").country("XX").language("en").colors(ColorsInput::new("red")).build().unwrap_err();
 //! assert_eq!(err.errors().len(), 3, "{err}");
 //! # Ok(()) }
 //! ```

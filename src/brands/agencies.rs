@@ -1,97 +1,39 @@
 //! Vetting agencies: who checks a brand's claims, tried in priority order
-//! (`brand_vetting_agencies`). Brand admins write; members read.
+//! (`brand_vetting_agencies`). The part of [`BrandRepo`] that reads and writes them: brand admins
+//! write, members read.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::{Postgres, QueryBuilder};
 
 use super::BrandRepo;
-use crate::types::{BrandId, VettingAgencyId, non_blank};
-use crate::{Error, Result, ValidationErrors};
+use super::input::{
+    NewVettingAgency, VettingAgencyFilter, VettingAgencyPatch, vetting_agency_input_columns,
+};
+use super::model::{VettingAgency, vetting_agency_columns};
+use crate::repo::{Needs, why_unchanged};
+use crate::types::{BrandId, VettingAgencyId};
+use crate::{Error, Result};
 
-/// One agency that vets a brand's claims.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
-pub struct VettingAgency {
-    /// Primary key.
-    pub id: VettingAgencyId,
-    /// The brand it vets for.
-    pub brand_id: BrandId,
-    /// Name, unique within the brand.
-    pub agency_name: String,
-    /// Lower comes first.
-    pub priority: i32,
-    /// Whether it is still used; deactivated agencies are kept for the record.
-    pub is_active: bool,
-    /// When it was added.
-    pub created_at: DateTime<Utc>,
-}
+/// What [`why_unchanged`] reads to tell a stale write from a missing agency (agencies are never
+/// soft-deleted).
+const PROBE: &str = "SELECT version, false FROM mixerai.brand_vetting_agencies WHERE id = $1";
 
-const AGENCY_COLUMNS: &str = "id, brand_id, agency_name, priority, is_active, created_at";
+/// The unique key of agency names, whose name does not say the input field it guards.
+const NAME_KEY: &str = "brand_vetting_agencies_name_key";
 
-/// A validated new vetting agency; build one with [`NewVettingAgency::builder`].
-#[derive(Debug, Clone)]
-pub struct NewVettingAgency {
-    agency_name: String,
-    priority: i32,
-}
-
-impl NewVettingAgency {
-    /// Starts a builder; [`NewVettingAgencyBuilder::build`] reports every problem at once.
-    pub fn builder() -> NewVettingAgencyBuilder {
-        NewVettingAgencyBuilder::default()
-    }
-}
-
-/// Raw input for a [`NewVettingAgency`].
-#[derive(Debug, Clone, Default)]
-pub struct NewVettingAgencyBuilder {
-    agency_name: String,
-    priority: i32,
-}
-
-impl NewVettingAgencyBuilder {
-    /// Name (required, not blank, at most 255 characters, unique within the brand).
-    pub fn name(mut self, v: impl Into<String>) -> Self {
-        self.agency_name = v.into();
-        self
-    }
-    /// Priority; lower is tried first (default 0).
-    pub fn priority(mut self, v: i32) -> Self {
-        self.priority = v;
-        self
-    }
-
-    /// Validates every field, returning all problems together.
-    pub fn build(self) -> Result<NewVettingAgency, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        errors.check("agency_name", non_blank(&self.agency_name, 255));
-        errors.into_result()?;
-        Ok(NewVettingAgency {
-            agency_name: self.agency_name,
-            priority: self.priority,
-        })
-    }
-}
-
-/// A change to a vetting agency: a new name, a new priority, or both.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VettingAgencyPatch {
-    agency_name: Option<String>,
-    priority: Option<i32>,
-}
-
-impl VettingAgencyPatch {
-    /// A patch that renames the agency (not blank, at most 255 characters) and/or moves it to a new
-    /// priority. Validated here, every problem at once.
-    pub fn new(agency_name: Option<&str>, priority: Option<i32>) -> Result<Self, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        if let Some(name) = agency_name {
-            errors.check("agency_name", non_blank(name, 255));
-        }
-        errors.into_result()?;
-        Ok(Self {
-            agency_name: agency_name.map(str::to_owned),
-            priority,
-        })
+/// A taken agency name as a conflict on the field callers set, `agency_name`.
+// TODO(error.rs): once `CONSTRAINT_FIELDS` maps `brand_vetting_agencies_name_key` to `agency_name`,
+// `?` does this and this function can go.
+fn name_conflict(err: sqlx::Error) -> Error {
+    match Error::from(err) {
+        Error::Conflict {
+            constraint, source, ..
+        } if constraint == NAME_KEY => Error::Conflict {
+            constraint,
+            field: Some("agency_name".to_owned()),
+            source,
+        },
+        other => other,
     }
 }
 
@@ -99,106 +41,157 @@ impl BrandRepo<'_> {
     /// Adds a vetting agency to `brand`. Brand admins may.
     ///
     /// # Errors
-    /// [`Error::Conflict`] on `brand_vetting_agencies_name_key` when the brand already has an agency
-    /// of that name; [`Error::Forbidden`] for anyone but a brand admin in a tenant scope.
-    pub async fn add_vetting_agency(
+    /// [`Error::Conflict`] on `brand_vetting_agencies_name_key` (field `agency_name`) when the brand
+    /// already has an agency of that name; [`Error::Forbidden`] for anyone but a brand admin in a
+    /// tenant scope.
+    #[tracing::instrument(name = "mixerai.brands.create_vetting_agency", parent = self.ctx.span(), skip_all, fields(brand = %brand), err(level = "debug"))]
+    pub async fn create_vetting_agency(
         &mut self,
         brand: BrandId,
         new: &NewVettingAgency,
     ) -> Result<VettingAgency> {
-        let sql = format!(
-            "INSERT INTO mixerai.brand_vetting_agencies (brand_id, agency_name, priority) VALUES ($1, $2, $3)
-             RETURNING {AGENCY_COLUMNS}"
-        );
-        Ok(sqlx::query_as::<_, VettingAgency>(sqlx::AssertSqlSafe(sql))
-            .bind(brand)
-            .bind(&new.agency_name)
-            .bind(new.priority)
-            .fetch_one(self.ctx.conn())
-            .await?)
+        sqlx::query_as::<_, VettingAgency>(concat!(
+            "INSERT INTO mixerai.brand_vetting_agencies (brand_id, ",
+            vetting_agency_input_columns!(),
+            ") SELECT $1, ",
+            vetting_agency_input_columns!(),
+            " FROM jsonb_populate_record(NULL::mixerai.brand_vetting_agencies, $2) RETURNING ",
+            vetting_agency_columns!()
+        ))
+        .bind(brand)
+        .bind(Json(&new.values))
+        .fetch_one(self.conn())
+        .await
+        .map_err(name_conflict)
     }
 
-    /// The vetting agencies of `brand` visible in the scope, in the order they are tried: active
-    /// first, then by priority (lower first), then by name.
+    /// The agency with this id, if visible in the scope; otherwise [`Error::NotFound`].
+    #[tracing::instrument(name = "mixerai.brands.vetting_agency", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
+    pub async fn vetting_agency(&mut self, id: VettingAgencyId) -> Result<VettingAgency> {
+        sqlx::query_as::<_, VettingAgency>(concat!(
+            "SELECT ",
+            vetting_agency_columns!(),
+            " FROM mixerai.brand_vetting_agencies WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.conn())
+        .await?
+        .ok_or(Error::NotFound {
+            entity: "vetting agency",
+        })
+    }
+
+    /// Every vetting agency of `brand` visible in the scope that matches `filter`, in the order they
+    /// are tried: active first, then by priority (lower first), then by name.
     ///
-    /// Not paginated, unlike the crate's other lists: a brand works with a handful of agencies, and
-    /// the order callers need (priority) is not the creation order a [`Cursor`](crate::Cursor)
-    /// follows. Served by `idx_brand_vetting_agencies_brand (brand_id, priority)`.
-    pub async fn vetting_agencies(&mut self, brand: BrandId) -> Result<Vec<VettingAgency>> {
-        let sql = format!(
-            "SELECT {AGENCY_COLUMNS} FROM mixerai.brand_vetting_agencies WHERE brand_id = $1
-             ORDER BY is_active DESC, priority, agency_name, id"
-        );
-        Ok(sqlx::query_as::<_, VettingAgency>(sqlx::AssertSqlSafe(sql))
-            .bind(brand)
-            .fetch_all(self.ctx.conn())
+    /// The one list of the crate without a [`Cursor`](crate::Cursor): a brand works with a handful
+    /// of agencies, and the order callers need (priority) is not the creation order a cursor follows.
+    /// Served by `idx_brand_vetting_agencies_brand (brand_id, priority)`.
+    #[tracing::instrument(name = "mixerai.brands.vetting_agencies", parent = self.ctx.span(), skip_all, fields(brand = %brand), err(level = "debug"))]
+    pub async fn vetting_agencies(
+        &mut self,
+        brand: BrandId,
+        filter: &VettingAgencyFilter,
+    ) -> Result<Vec<VettingAgency>> {
+        let mut q = QueryBuilder::<Postgres>::new(concat!(
+            "SELECT ",
+            vetting_agency_columns!(),
+            " FROM mixerai.brand_vetting_agencies WHERE brand_id = "
+        ));
+        q.push_bind(brand);
+        if let Some(active) = filter.is_active {
+            q.push(" AND is_active = ").push_bind(active);
+        }
+        q.push(" ORDER BY is_active DESC, priority, agency_name, id");
+        Ok(q.build_query_as::<VettingAgency>()
+            .fetch_all(self.conn())
             .await?)
     }
 
-    /// Renames an agency and/or changes its priority. Brand admins may.
+    /// Applies `patch` (name, priority, activity) to an agency still at `expected_version`.
+    /// Deactivating is a patch of `is_active`: a deactivated agency stays listed, after the active
+    /// ones. Brand admins may. An empty patch writes nothing and returns the agency.
     ///
     /// # Errors
-    /// [`Error::Conflict`] on `brand_vetting_agencies_name_key`; [`Error::NotFound`] when the agency
+    /// [`Error::Stale`] when it changed since it was read (nothing is written); [`Error::Conflict`]
+    /// on `brand_vetting_agencies_name_key` (field `agency_name`); [`Error::NotFound`] when the agency
     /// is not visible; [`Error::Forbidden`] when it is visible but the acting user is not an admin.
+    #[tracing::instrument(name = "mixerai.brands.update_vetting_agency", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn update_vetting_agency(
         &mut self,
         id: VettingAgencyId,
+        expected_version: i32,
         patch: &VettingAgencyPatch,
     ) -> Result<VettingAgency> {
-        let sql = format!(
-            "UPDATE mixerai.brand_vetting_agencies
-             SET agency_name = coalesce($2, agency_name), priority = coalesce($3, priority)
-             WHERE id = $1 RETURNING {AGENCY_COLUMNS}"
-        );
-        let updated = sqlx::query_as::<_, VettingAgency>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(&patch.agency_name)
-            .bind(patch.priority)
-            .fetch_optional(self.ctx.conn())
-            .await?;
+        if patch.is_empty() {
+            let current = self.vetting_agency(id).await?;
+            return if current.version == expected_version {
+                Ok(current)
+            } else {
+                Err(Error::Stale {
+                    entity: "vetting agency",
+                    expected: expected_version,
+                    actual: current.version,
+                })
+            };
+        }
+        let updated = sqlx::query_as::<_, VettingAgency>(concat!(
+            "UPDATE mixerai.brand_vetting_agencies AS t SET (",
+            vetting_agency_input_columns!(),
+            ") = (SELECT ",
+            vetting_agency_input_columns!(),
+            " FROM jsonb_populate_record(t, $3))
+             WHERE t.id = $1 AND t.version = $2 RETURNING ",
+            vetting_agency_columns!()
+        ))
+        .bind(id)
+        .bind(expected_version)
+        .bind(Json(&patch.values))
+        .fetch_optional(self.conn())
+        .await
+        .map_err(name_conflict)?;
         match updated {
-            Some(a) => Ok(a),
-            None => Err(self.agency_refused_or_missing(id).await?),
+            Some(agency) => Ok(agency),
+            None => Err(self.agency_refused(id, expected_version).await?),
         }
     }
 
-    /// Deactivates (`false`) or reactivates (`true`) an agency. Deactivated agencies stay listed,
-    /// after the active ones, so the record of who vetted what survives. Brand admins may.
+    /// Removes an agency still at `expected_version` and returns it as it was. The row is deleted
+    /// (the audit trail keeps it); to keep an agency on record but stop using it, deactivate it with
+    /// [`update_vetting_agency`](Self::update_vetting_agency). Brand admins may.
     ///
     /// # Errors
-    /// As [`update_vetting_agency`](Self::update_vetting_agency).
-    pub async fn set_vetting_agency_active(
+    /// [`Error::Stale`], [`Error::NotFound`] and [`Error::Forbidden`] as
+    /// [`update_vetting_agency`](Self::update_vetting_agency).
+    #[tracing::instrument(name = "mixerai.brands.remove_vetting_agency", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
+    pub async fn remove_vetting_agency(
         &mut self,
         id: VettingAgencyId,
-        active: bool,
+        expected_version: i32,
     ) -> Result<VettingAgency> {
-        let sql = format!(
-            "UPDATE mixerai.brand_vetting_agencies SET is_active = $2 WHERE id = $1 RETURNING {AGENCY_COLUMNS}"
-        );
-        let updated = sqlx::query_as::<_, VettingAgency>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(active)
-            .fetch_optional(self.ctx.conn())
-            .await?;
-        match updated {
-            Some(a) => Ok(a),
-            None => Err(self.agency_refused_or_missing(id).await?),
+        let removed = sqlx::query_as::<_, VettingAgency>(concat!(
+            "DELETE FROM mixerai.brand_vetting_agencies WHERE id = $1 AND version = $2 RETURNING ",
+            vetting_agency_columns!()
+        ))
+        .bind(id)
+        .bind(expected_version)
+        .fetch_optional(self.conn())
+        .await?;
+        match removed {
+            Some(agency) => Ok(agency),
+            None => Err(self.agency_refused(id, expected_version).await?),
         }
     }
 
-    async fn agency_refused_or_missing(&mut self, id: VettingAgencyId) -> Result<Error> {
-        let visible: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM mixerai.brand_vetting_agencies WHERE id = $1)",
+    async fn agency_refused(&mut self, id: VettingAgencyId, expected: i32) -> Result<Error> {
+        why_unchanged(
+            self.conn(),
+            PROBE,
+            "vetting agency",
+            id.as_uuid(),
+            expected,
+            Needs::Live,
         )
-        .bind(id)
-        .fetch_one(self.ctx.conn())
-        .await?;
-        Ok(if visible {
-            Error::forbidden("only a brand admin may change its vetting agencies")
-        } else {
-            Error::NotFound {
-                entity: "vetting agency",
-            }
-        })
+        .await
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use mixerai_data::brands::{BrandRole, NewBrand};
+use mixerai_data::brands::{BrandRole, NewBrand, NewMembership};
 use mixerai_data::content::{ContentFilter, ContentPatch, NewContent};
 use mixerai_data::db::MIGRATOR;
 use mixerai_data::test_support::{SERVER_URL_VAR, TestServer};
@@ -249,7 +249,14 @@ async fn scopes_work_with_the_sessions_search_path_set_to_pg_catalog_only() {
         .unwrap();
     system
         .brands()
-        .grant(brand.id, ada.id, BrandRole::Editor, None)
+        .grant(
+            brand.id,
+            ada.id,
+            &NewMembership::builder()
+                .role(BrandRole::Editor)
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     system.commit().await.unwrap();
@@ -355,17 +362,38 @@ async fn a_host_tenant_table_is_held_to_the_scopes_brand_and_refuses_another_bra
         .unwrap();
     system
         .brands()
-        .grant(a.id, editor.id, BrandRole::Editor, None)
+        .grant(
+            a.id,
+            editor.id,
+            &NewMembership::builder()
+                .role(BrandRole::Editor)
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     system
         .brands()
-        .grant(a.id, viewer.id, BrandRole::Viewer, None)
+        .grant(
+            a.id,
+            viewer.id,
+            &NewMembership::builder()
+                .role(BrandRole::Viewer)
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     system
         .brands()
-        .grant(b.id, outsider.id, BrandRole::Editor, None)
+        .grant(
+            b.id,
+            outsider.id,
+            &NewMembership::builder()
+                .role(BrandRole::Editor)
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     system.commit().await.unwrap();

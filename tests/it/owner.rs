@@ -2,7 +2,7 @@
 //! every scope. Each test makes its own role and database on the test server, exactly as an operator
 //! would (see `Database`'s docs), and cleans them up afterwards: roles are cluster-wide.
 
-use mixerai_data::brands::{BrandRole, NewBrand};
+use mixerai_data::brands::{BrandRole, NewBrand, NewMembership};
 use mixerai_data::content::{ContentFilter, NewContent};
 use mixerai_data::templates::{NewTemplate, TemplateFilter};
 use mixerai_data::test_support::TestServer;
@@ -200,12 +200,26 @@ async fn bypassrls_owner_migrates_and_runs_system_and_tenant_scopes_with_isolati
         .unwrap();
     system
         .brands()
-        .grant(engines.id, ada.id, BrandRole::Admin, None)
+        .grant(
+            engines.id,
+            ada.id,
+            &NewMembership::builder()
+                .role(BrandRole::Admin)
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     system
         .brands()
-        .grant(looms.id, bob.id, BrandRole::Admin, None)
+        .grant(
+            looms.id,
+            bob.id,
+            &NewMembership::builder()
+                .role(BrandRole::Admin)
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     let user_events: i64 = sqlx::query_scalar(

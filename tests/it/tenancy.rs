@@ -606,8 +606,10 @@ async fn no_editor_can_grant_themselves_a_role() {
             .grant(
                 BrandId::from_uuid(brand),
                 UserId::from_uuid(editor),
-                mixerai_data::brands::BrandRole::Admin,
-                None,
+                &mixerai_data::brands::NewMembership::builder()
+                    .role(mixerai_data::brands::BrandRole::Admin)
+                    .build()
+                    .unwrap(),
             )
             .await
             .unwrap_err();
