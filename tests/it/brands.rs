@@ -449,9 +449,10 @@ async fn soft_delete_and_restore_belong_to_system_scopes_and_platform_admins() {
     drop(scope);
 
     let mut system = db.database().system_scope().await.unwrap();
+    let outsider = system.users().get(w.outsider).await.unwrap();
     system
         .users()
-        .set_platform_admin(w.outsider, true)
+        .set_platform_admin(w.outsider, outsider.version, true)
         .await
         .unwrap();
     system.commit().await.unwrap();
