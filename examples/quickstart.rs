@@ -70,7 +70,7 @@ async fn main() -> Result<()> {
 
     let mut scope = db.scope(ada.id, brand.id).await?;
     let read = scope.content().get(created.id).await?;
-    let me = scope.users().get(ada.id).await?;
+    let me = scope.users().me().await?;
     let members = scope
         .brands()
         .members(brand.id, &MemberFilter::default(), &PageRequest::default())

@@ -4,7 +4,7 @@
 //! # Where these run: a [`SystemScope`](crate::SystemScope)
 //! The application role (`mixerai_app`, the role of every tenant [`Scope`](crate::Scope)) has no
 //! privilege on `users.password_hash`, `users.mfa_secret` or `users.mfa_backup_codes`
-//! (`migrations/0013_tenancy.sql`), so every method of this module fails with
+//! (`migrations/0003_users.sql`), so every method of this module fails with
 //! [`Error::Forbidden`] in a tenant scope. Call them on [`SystemScope::users`](crate::SystemScope::users)
 //! and commit the system scope afterwards, **whatever the outcome**: a failed login's counter and a
 //! lock are writes too, and rolling them back would undo the lockout.
@@ -12,8 +12,13 @@
 //! # What never leaves this module
 //! Passwords arrive as [`SecretString`], MFA secrets leave as [`SecretSlice`] and backup codes as
 //! [`SecretString`]: their `Debug` output is redacted. The password hash, the encrypted MFA secret and
-//! the backup-code hashes are never returned, never put into an error, and the audit trigger on `users`
-//! omits those columns from every event (`migrations/0003_users.sql`).
+//! the backup-code hashes are never returned, never put into an error, nor into a tracing span, and the
+//! audit trigger on `users` omits those columns from every event (`migrations/0003_users.sql`).
+//!
+//! # Not a change of the account
+//! None of this moves [`User::version`]: sign-in counters, locks, the password hash and MFA material
+//! are not columns of the account's version (`migrations/0003_users.sql`), so signing in never makes a
+//! profile edit that is open elsewhere stale, and these methods take no expected version.
 
 use std::time::Duration;
 
@@ -21,7 +26,8 @@ use chrono::{DateTime, Utc};
 use secrecy::{SecretSlice, SecretString};
 use uuid::Uuid;
 
-use super::{USER_COLUMNS, User, UserRepo};
+use super::model::{User, user_columns};
+use super::repo::UserRepo;
 use crate::crypto::backup_codes::DEFAULT_COUNT;
 use crate::crypto::{
     Binding, CryptoError, Keyring, PasswordPolicy, generate_backup_codes, hash_backup_code,
@@ -103,6 +109,7 @@ impl UserRepo<'_> {
     ///
     /// # Errors
     /// [`Error::NotFound`] if there is no such user; [`Error::Crypto`] if hashing fails.
+    #[tracing::instrument(name = "mixerai.users.set_password", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn set_password(
         &mut self,
         id: UserId,
@@ -114,7 +121,7 @@ impl UserRepo<'_> {
         let done = sqlx::query("UPDATE mixerai.users SET password_hash = $2 WHERE id = $1")
             .bind(id)
             .bind(phc)
-            .execute(self.ctx.conn())
+            .execute(self.conn())
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "user" });
@@ -143,6 +150,7 @@ impl UserRepo<'_> {
     /// # Errors
     /// [`Error::Crypto`] if the stored hash is not a valid Argon2 PHC string (a corrupt hash is
     /// surfaced, not treated as a wrong password); database errors.
+    #[tracing::instrument(name = "mixerai.users.verify_login", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn verify_login(
         &mut self,
         email: &Email,
@@ -150,14 +158,15 @@ impl UserRepo<'_> {
         policy: &PasswordPolicy,
         lockout: &LockoutPolicy,
     ) -> Result<LoginOutcome> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS}, password_hash, coalesce(locked_until > now(), false) AS locked
+        let row = sqlx::query_as::<_, LoginRow>(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", password_hash, coalesce(locked_until > now(), false) AS locked
              FROM mixerai.users WHERE email_normalized = $1 AND deleted_at IS NULL FOR UPDATE"
-        );
-        let row = sqlx::query_as::<_, LoginRow>(sqlx::AssertSqlSafe(sql))
-            .bind(email)
-            .fetch_optional(self.ctx.conn())
-            .await?;
+        ))
+        .bind(email)
+        .fetch_optional(self.conn())
+        .await?;
 
         let (password, policy) = (password.clone(), policy.clone());
         let Some(row) = row else {
@@ -204,7 +213,7 @@ impl UserRepo<'_> {
             .bind(id)
             .bind(max)
             .bind(lockout.lock_for.as_secs_f64())
-            .fetch_one(self.ctx.conn())
+            .fetch_one(self.conn())
             .await?;
             return Ok(match (locked, until) {
                 (true, Some(until)) => LoginOutcome::Locked { until },
@@ -212,17 +221,17 @@ impl UserRepo<'_> {
             });
         }
 
-        let sql = format!(
+        let user = sqlx::query_as::<_, User>(concat!(
             "UPDATE mixerai.users SET failed_login_attempts = 0, locked_until = NULL,
                  login_count = login_count + 1, last_login_at = now(),
                  password_hash = coalesce($2, password_hash)
-             WHERE id = $1 RETURNING {USER_COLUMNS}"
-        );
-        let user = sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(rehash)
-            .fetch_one(self.ctx.conn())
-            .await?;
+             WHERE id = $1 RETURNING ",
+            user_columns!()
+        ))
+        .bind(id)
+        .bind(rehash)
+        .fetch_one(self.conn())
+        .await?;
         Ok(if user.mfa_enabled {
             LoginOutcome::MfaRequired(user)
         } else {
@@ -238,6 +247,7 @@ impl UserRepo<'_> {
     /// # Errors
     /// [`Error::NotFound`] if there is no such user; [`Error::Crypto`] if the keyring has no primary
     /// key or no randomness is available.
+    #[tracing::instrument(name = "mixerai.users.enable_mfa", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn enable_mfa(
         &mut self,
         id: UserId,
@@ -252,7 +262,7 @@ impl UserRepo<'_> {
         .bind(id)
         .bind(envelope)
         .bind(hashes)
-        .execute(self.ctx.conn())
+        .execute(self.conn())
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "user" });
@@ -267,11 +277,12 @@ impl UserRepo<'_> {
     /// [`Error::NotFound`] if there is no such user; [`Error::MfaNotEnabled`] if MFA is off;
     /// [`Error::Crypto`] if the envelope does not decrypt: its key is missing or disabled, it was
     /// altered, or it was copied from another row.
+    #[tracing::instrument(name = "mixerai.users.mfa_secret", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn mfa_secret(&mut self, id: UserId, keyring: &Keyring) -> Result<SecretSlice<u8>> {
         let row: Option<(bool, Option<Vec<u8>>)> =
             sqlx::query_as("SELECT mfa_enabled, mfa_secret FROM mixerai.users WHERE id = $1")
                 .bind(id)
-                .fetch_optional(self.ctx.conn())
+                .fetch_optional(self.conn())
                 .await?;
         match row {
             None => Err(Error::NotFound { entity: "user" }),
@@ -287,13 +298,14 @@ impl UserRepo<'_> {
     ///
     /// # Errors
     /// [`Error::NotFound`] if there is no such user.
+    #[tracing::instrument(name = "mixerai.users.disable_mfa", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn disable_mfa(&mut self, id: UserId) -> Result<()> {
         let done = sqlx::query(
             "UPDATE mixerai.users SET mfa_enabled = false, mfa_secret = NULL, mfa_backup_codes = NULL
              WHERE id = $1",
         )
         .bind(id)
-        .execute(self.ctx.conn())
+        .execute(self.conn())
         .await?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound { entity: "user" });
@@ -312,6 +324,7 @@ impl UserRepo<'_> {
     ///
     /// # Errors
     /// Database errors only.
+    #[tracing::instrument(name = "mixerai.users.consume_backup_code", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn consume_backup_code(&mut self, id: UserId, code: &str) -> Result<bool> {
         let used: Option<Uuid> = sqlx::query_scalar(
             "UPDATE mixerai.users SET mfa_backup_codes = array_remove(mfa_backup_codes, $2)
@@ -319,7 +332,7 @@ impl UserRepo<'_> {
         )
         .bind(id)
         .bind(hash_backup_code(code))
-        .fetch_optional(self.ctx.conn())
+        .fetch_optional(self.conn())
         .await?;
         Ok(used.is_some())
     }

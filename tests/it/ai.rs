@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use mixerai_data::ai::{
     AiGeneration, AiGenerationFilter, AiGenerationStatus, AiGenerationType, Completion, Cost,
-    NOT_PENDING, NewAiGeneration,
+    NewAiGeneration,
 };
 use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{AiGenerationId, BrandId, ContentId, TemplateId, UserId};
@@ -88,7 +88,7 @@ impl World {
     /// Records and commits a pending generation in the user's brand.
     async fn record(&self, user: UserId, kind: AiGenerationType) -> AiGeneration {
         let mut scope = self.scope(user).await;
-        let generation = scope.ai().record(&request(kind)).await.unwrap();
+        let generation = scope.ai().create(&request(kind)).await.unwrap();
         scope.commit().await.unwrap();
         generation
     }
@@ -107,7 +107,7 @@ fn completion(cost: &str) -> Completion {
     Completion::builder()
         .output("Done")
         .tokens_used(1234)
-        .latency(Duration::from_millis(850))
+        .latency_ms(850)
         .cost(Cost::parse(cost).unwrap())
         .build()
         .unwrap()
@@ -117,8 +117,20 @@ fn ids(items: &[AiGeneration]) -> Vec<AiGenerationId> {
     items.iter().map(|g| g.id).collect()
 }
 
-fn is_not_pending<T: std::fmt::Debug>(result: &Result<T, Error>) -> bool {
-    matches!(result, Err(Error::Conflict { constraint, .. }) if constraint == NOT_PENDING)
+/// Settling from a read made while it was pending, after it was settled.
+fn is_stale<T: std::fmt::Debug>(result: &Result<T, Error>) -> bool {
+    matches!(
+        result,
+        Err(Error::Stale {
+            entity: "AI generation",
+            expected: 1,
+            actual: 2
+        })
+    )
+}
+
+fn is_not_found<T: std::fmt::Debug>(result: &Result<T, Error>) -> bool {
+    matches!(result, Err(Error::NotFound { .. }))
 }
 
 #[tokio::test]
@@ -131,15 +143,16 @@ async fn an_editor_records_a_pending_request_that_reads_back_unchanged() {
         .prompt("Describe \"this\"")
         .parameter("temperature", json!(0.25))
         .parameter("stop", json!(["\n\n"]))
-        .content(w.content_a)
-        .template(w.template_a)
-        .metadata("request_id", json!("r-1"))
+        .content_id(w.content_a)
+        .template_id(w.template_a)
+        .metadata_entry("request_id", json!("r-1"))
         .build()
         .unwrap();
-    let generation = scope.ai().record(&new).await.unwrap();
+    let generation = scope.ai().create(&new).await.unwrap();
     scope.commit().await.unwrap();
     assert_eq!((generation.brand_id, generation.user_id), (w.a, w.editor));
     assert_eq!(generation.status, AiGenerationStatus::Pending);
+    assert_eq!(generation.version, 1);
     assert_eq!(
         generation.generation_type,
         AiGenerationType::MetadataGeneration
@@ -175,10 +188,15 @@ async fn completing_records_the_outcome_once_and_an_exact_cost() {
     let done = scope
         .ai()
         // The largest amount NUMERIC(19,4) holds.
-        .complete(pending.id, &completion("999999999999999.9999"))
+        .complete(
+            pending.id,
+            pending.version,
+            &completion("999999999999999.9999"),
+        )
         .await
         .unwrap();
     assert_eq!(done.status, AiGenerationStatus::Completed);
+    assert_eq!(done.version, 2);
     assert_eq!(done.output.as_deref(), Some("Done"));
     assert_eq!((done.tokens_used, done.latency_ms), (1234, 850));
     assert_eq!(
@@ -189,10 +207,17 @@ async fn completing_records_the_outcome_once_and_an_exact_cost() {
     assert_eq!(done.user_id, w.editor, "who asked stays recorded");
     assert_eq!(scope.ai().get(pending.id).await.unwrap(), done);
 
-    assert!(is_not_pending(
-        &scope.ai().complete(pending.id, &completion("1")).await
+    // Settling again from the read made while it was pending is stale; from a read of the settled
+    // generation there is nothing pending to settle. Neither overwrites the outcome.
+    assert!(is_stale(
+        &scope.ai().complete(pending.id, 1, &completion("1")).await
     ));
-    assert!(is_not_pending(&scope.ai().fail(pending.id, "late").await));
+    assert!(is_stale(&scope.ai().fail(pending.id, 1, "late").await));
+    assert!(is_not_found(
+        &scope.ai().complete(pending.id, 2, &completion("1")).await
+    ));
+    assert!(is_not_found(&scope.ai().fail(pending.id, 2, "late").await));
+    assert_eq!(scope.ai().get(pending.id).await.unwrap(), done);
     scope.commit().await.unwrap();
     let mut scope = w.scope(w.viewer).await;
     assert_eq!(scope.ai().get(pending.id).await.unwrap(), done);
@@ -210,27 +235,35 @@ async fn failing_records_the_error_and_refuses_a_blank_one_or_a_settled_generati
     let w = World::new().await;
     let pending = w.record(w.editor, AiGenerationType::Transcreation).await;
     let mut scope = w.scope(w.editor).await;
-    let err = scope.ai().fail(pending.id, "  ").await.unwrap_err();
+    let err = scope.ai().fail(pending.id, 1, "  ").await.unwrap_err();
     assert_eq!(err.validation().unwrap().errors()[0].field, "error");
-    let failed = scope.ai().fail(pending.id, "rate limited").await.unwrap();
+    let failed = scope
+        .ai()
+        .fail(pending.id, 1, "rate limited")
+        .await
+        .unwrap();
     assert_eq!(failed.status, AiGenerationStatus::Failed);
+    assert_eq!(failed.version, 2);
     assert_eq!(failed.error.as_deref(), Some("rate limited"));
-    assert_eq!((failed.output, failed.cost), (None, None));
+    assert_eq!((failed.output.as_deref(), failed.cost), (None, None));
     assert!(failed.completed_at.is_some());
-    assert!(is_not_pending(
-        &scope.ai().complete(pending.id, &completion("0.01")).await
-    ));
-    assert!(is_not_pending(&scope.ai().fail(pending.id, "again").await));
-    assert!(matches!(
-        scope
+    assert!(is_stale(
+        &scope
             .ai()
-            .complete(AiGenerationId::new(), &completion("0"))
-            .await,
-        Err(Error::NotFound { .. })
+            .complete(pending.id, 1, &completion("0.01"))
+            .await
     ));
-    assert!(matches!(
-        scope.ai().fail(AiGenerationId::new(), "x").await,
-        Err(Error::NotFound { .. })
+    assert!(is_stale(&scope.ai().fail(pending.id, 1, "again").await));
+    assert!(is_not_found(&scope.ai().fail(pending.id, 2, "again").await));
+    assert_eq!(scope.ai().get(pending.id).await.unwrap(), failed);
+    assert!(is_not_found(
+        &scope
+            .ai()
+            .complete(AiGenerationId::new(), 1, &completion("0"))
+            .await
+    ));
+    assert!(is_not_found(
+        &scope.ai().fail(AiGenerationId::new(), 1, "x").await
     ));
 }
 
@@ -240,16 +273,16 @@ async fn a_viewer_reads_generations_but_cannot_record_or_settle_them() {
     let pending = w.record(w.editor, AiGenerationType::ClaimReview).await;
     let mut scope = w.scope(w.viewer).await;
     assert!(matches!(
-        scope.ai().record(&request(AiGenerationType::AltText)).await,
+        scope.ai().create(&request(AiGenerationType::AltText)).await,
         Err(Error::Forbidden { .. })
     ));
     let mut scope = w.scope(w.viewer).await;
     assert!(matches!(
-        scope.ai().complete(pending.id, &completion("0.5")).await,
+        scope.ai().complete(pending.id, 1, &completion("0.5")).await,
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(
-        scope.ai().fail(pending.id, "no").await,
+        scope.ai().fail(pending.id, 1, "no").await,
         Err(Error::Forbidden { .. })
     ));
     let page = scope
@@ -271,11 +304,11 @@ async fn another_brand_sees_nothing_settles_nothing_and_cannot_borrow_content_or
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        scope.ai().complete(pending.id, &completion("1")).await,
+        scope.ai().complete(pending.id, 1, &completion("1")).await,
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        scope.ai().fail(pending.id, "x").await,
+        scope.ai().fail(pending.id, 1, "x").await,
         Err(Error::NotFound { .. })
     ));
     let listed = scope
@@ -298,12 +331,15 @@ async fn another_brand_sees_nothing_settles_nothing_and_cannot_borrow_content_or
         .generation_type(AiGenerationType::AltText)
         .model("m")
         .prompt("p")
-        .content(w.content_a)
+        .content_id(w.content_a)
         .build()
         .unwrap();
-    match scope.ai().record(&with_content).await {
-        Err(Error::InvalidReference { constraint, .. }) => {
-            assert_eq!(constraint, "ai_generations_content_fkey")
+    match scope.ai().create(&with_content).await {
+        Err(Error::InvalidReference {
+            constraint, field, ..
+        }) => {
+            assert_eq!(constraint, "ai_generations_content_fkey");
+            assert_eq!(field.as_deref(), Some("content_id"));
         }
         other => panic!("{other:?}"),
     }
@@ -312,12 +348,15 @@ async fn another_brand_sees_nothing_settles_nothing_and_cannot_borrow_content_or
         .generation_type(AiGenerationType::AltText)
         .model("m")
         .prompt("p")
-        .template(w.template_a)
+        .template_id(w.template_a)
         .build()
         .unwrap();
-    match scope.ai().record(&with_template).await {
-        Err(Error::InvalidReference { constraint, .. }) => {
-            assert_eq!(constraint, "ai_generations_template_id_fkey")
+    match scope.ai().create(&with_template).await {
+        Err(Error::InvalidReference {
+            constraint, field, ..
+        }) => {
+            assert_eq!(constraint, "ai_generations_template_id_fkey");
+            assert_eq!(field.as_deref(), Some("template_id"));
         }
         other => panic!("{other:?}"),
     }
@@ -326,11 +365,11 @@ async fn another_brand_sees_nothing_settles_nothing_and_cannot_borrow_content_or
         .generation_type(AiGenerationType::AltText)
         .model("m")
         .prompt("p")
-        .content(w.content_b)
-        .template(w.template_b)
+        .content_id(w.content_b)
+        .template_id(w.template_b)
         .build()
         .unwrap();
-    assert_eq!(scope.ai().record(&own).await.unwrap().brand_id, w.b);
+    assert_eq!(scope.ai().create(&own).await.unwrap().brand_id, w.b);
     scope.commit().await.unwrap();
     let mut scope = w.scope(w.viewer).await;
     let listed = scope
@@ -354,7 +393,10 @@ async fn of_two_workers_completing_the_same_generation_exactly_one_succeeds() {
             tokio::spawn(async move {
                 let mut scope = db.scope(user, brand).await.unwrap();
                 barrier.wait().await;
-                let result = scope.ai().complete(pending.id, &completion(cost)).await;
+                let result = scope
+                    .ai()
+                    .complete(pending.id, pending.version, &completion(cost))
+                    .await;
                 if result.is_ok() {
                     // Hold the row a moment so the other worker queues behind it.
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -367,7 +409,7 @@ async fn of_two_workers_completing_the_same_generation_exactly_one_succeeds() {
         let results = [one.unwrap(), two.unwrap()];
         let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
         assert_eq!(won.len(), 1, "{results:?}");
-        assert!(results.iter().any(is_not_pending), "{results:?}");
+        assert!(results.iter().any(is_stale), "{results:?}");
         let mut scope = w.scope(w.viewer).await;
         assert_eq!(scope.ai().get(pending.id).await.unwrap().cost, *won[0]);
     }
@@ -388,7 +430,7 @@ async fn lists_filter_by_user_type_and_status_and_page_without_gaps() {
     let mut scope = w.scope(w.editor).await;
     scope
         .ai()
-        .complete(by_editor[0].id, &completion("0.1"))
+        .complete(by_editor[0].id, 1, &completion("0.1"))
         .await
         .unwrap();
     // Several in one transaction share created_at: the id breaks the tie.
@@ -397,7 +439,7 @@ async fn lists_filter_by_user_type_and_status_and_page_without_gaps() {
         same_instant.push(
             scope
                 .ai()
-                .record(&request(AiGenerationType::BrandAnalysis))
+                .create(&request(AiGenerationType::BrandAnalysis))
                 .await
                 .unwrap()
                 .id,
@@ -420,25 +462,38 @@ async fn lists_filter_by_user_type_and_status_and_page_without_gaps() {
         by_editor[0].id,
     ]);
     assert_eq!(list(all).await, expected);
-    assert_eq!(list(all.user(w.admin)).await, [by_admin.id]);
+    let by_user = |user: UserId| AiGenerationFilter {
+        user_id: Some(user),
+        ..all
+    };
+    let alt_text = Some(AiGenerationType::AltText);
+    assert_eq!(list(by_user(w.admin)).await, [by_admin.id]);
     assert_eq!(
-        list(all.generation_type(AiGenerationType::AltText)).await,
+        list(AiGenerationFilter {
+            generation_type: alt_text,
+            ..all
+        })
+        .await,
         [by_admin.id, by_editor[2].id, by_editor[0].id]
     );
     assert_eq!(
-        list(
-            all.user(w.editor)
-                .generation_type(AiGenerationType::AltText)
-        )
+        list(AiGenerationFilter {
+            generation_type: alt_text,
+            ..by_user(w.editor)
+        })
         .await,
         [by_editor[2].id, by_editor[0].id]
     );
     assert_eq!(
-        list(all.status(AiGenerationStatus::Completed)).await,
+        list(AiGenerationFilter {
+            status: Some(AiGenerationStatus::Completed),
+            ..all
+        })
+        .await,
         [by_editor[0].id]
     );
     // A user of another brand has nothing here.
-    assert_eq!(list(all.user(w.editor_b)).await, []);
+    assert_eq!(list(by_user(w.editor_b)).await, []);
 
     let mut request = PageRequest::first(3);
     let mut seen = Vec::new();
@@ -605,7 +660,7 @@ mod round_trip {
                             b = b.parameter(k.clone(), v.clone());
                         }
                         for (k, v) in &meta {
-                            b = b.metadata(k.clone(), v.clone());
+                            b = b.metadata_entry(k.clone(), v.clone());
                         }
                         let new = match b.build() {
                             Ok(new) => new,
@@ -616,7 +671,7 @@ mod round_trip {
                             }
                         };
                         let mut scope = w.scope(w.editor).await;
-                        let recorded = scope.ai().record(&new).await.unwrap();
+                        let recorded = scope.ai().create(&new).await.unwrap();
                         assert_eq!(scope.ai().get(recorded.id).await.unwrap(), recorded);
                         assert_eq!(
                             (recorded.generation_type, &recorded.model, &recorded.prompt),
@@ -627,14 +682,14 @@ mod round_trip {
                         let mut c = Completion::builder()
                             .output(output.clone())
                             .tokens_used(tokens)
-                            .latency(Duration::from_millis(millis));
+                            .latency_ms(millis as i64);
                         let cost = cost.map(|c| Cost::from_ten_thousandths(c).unwrap());
                         if let Some(cost) = cost {
                             c = c.cost(cost);
                         }
                         let done = scope
                             .ai()
-                            .complete(recorded.id, &c.build().unwrap())
+                            .complete(recorded.id, recorded.version, &c.build().unwrap())
                             .await
                             .unwrap();
                         scope.commit().await.unwrap();
@@ -642,6 +697,18 @@ mod round_trip {
                         assert_eq!(done.tokens_used as u32, tokens);
                         assert_eq!(done.latency_ms as u64, millis);
                         assert_eq!(done.cost, cost);
+                        let request = |g: &AiGeneration| {
+                            (
+                                g.generation_type,
+                                g.model.clone(),
+                                g.prompt.clone(),
+                                g.parameters.clone(),
+                                g.metadata.clone(),
+                                g.content_id,
+                                g.template_id,
+                            )
+                        };
+                        assert_eq!(request(&done), request(&recorded), "the request is kept");
                         let json = serde_json::to_string(&done).unwrap();
                         assert_eq!(serde_json::from_str::<AiGeneration>(&json).unwrap(), done);
                     });

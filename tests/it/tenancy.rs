@@ -576,7 +576,7 @@ async fn no_user_can_make_themselves_a_platform_admin() {
         .unwrap();
     let err = scope
         .users()
-        .set_platform_admin(UserId::from_uuid(editor), true)
+        .set_platform_admin(UserId::from_uuid(editor), 1, true)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
@@ -725,10 +725,14 @@ async fn members_see_their_brands_members_and_no_one_else() {
         .scope(UserId::from_uuid(viewer), BrandId::from_uuid(f.a))
         .await
         .unwrap();
-    let visible: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM mixerai.users ORDER BY id")
-        .fetch_all(scope.connection())
+    // Everyone who holds or held a role in the brand (the viewer among them), as a public profile.
+    let profiles = scope
+        .users()
+        .profiles(&mixerai_data::PageRequest::first(100))
         .await
         .unwrap();
+    let mut visible: Vec<Uuid> = profiles.items.iter().map(|u| u.id.as_uuid()).collect();
+    visible.sort();
     let expected: Vec<Uuid> = sqlx::query_scalar(
         "SELECT user_id FROM mixerai.user_brand_roles WHERE brand_id = $1 ORDER BY user_id",
     )
@@ -738,6 +742,36 @@ async fn members_see_their_brands_members_and_no_one_else() {
     .unwrap();
     assert_eq!(visible, expected);
     assert!(!visible.contains(&outsider));
+    let err = scope
+        .users()
+        .profile(UserId::from_uuid(outsider))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    // And nothing more: of the accounts themselves only the viewer's own is readable.
+    for member in &expected {
+        let profile = scope
+            .users()
+            .profile(UserId::from_uuid(*member))
+            .await
+            .unwrap();
+        assert_eq!(profile.id.as_uuid(), *member);
+        for column in ["phone", "metadata"] {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {column} FROM mixerai.users WHERE id = $1"
+            )))
+            .bind(member)
+            .fetch_all(scope.connection())
+            .await
+            .unwrap();
+            assert_eq!(rows.len(), usize::from(*member == viewer), "{column}");
+        }
+    }
+    let readable: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM mixerai.users")
+        .fetch_all(scope.connection())
+        .await
+        .unwrap();
+    assert_eq!(readable, [viewer]);
 }
 
 mod property {
