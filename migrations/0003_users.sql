@@ -68,7 +68,7 @@ CREATE TRIGGER users_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.users
 -- soft-deleted user is read-only. What members see of each other is the view user_profiles (0005).
 GRANT SELECT (id, email, email_normalized, first_name, last_name, avatar_url, phone, timezone, language,
     email_verified, email_verified_at, last_login_at, login_count, failed_login_attempts, locked_until,
-    mfa_enabled, metadata, created_at, updated_at, deleted_at) ON mixerai.users TO mixerai_app;
+    mfa_enabled, metadata, version, created_at, updated_at, deleted_at) ON mixerai.users TO mixerai_app;
 GRANT UPDATE (first_name, last_name, avatar_url, phone, timezone, language) ON mixerai.users TO mixerai_app;
 
 ALTER TABLE mixerai.users ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;

@@ -60,6 +60,11 @@ impl Ctx {
         }
     }
 
+    /// The scope's brand; `None` in a system scope.
+    pub(crate) fn brand(&self) -> Option<BrandId> {
+        self.brand
+    }
+
     /// The acting user of a repository that only a tenant [`Scope`](crate::Scope) hands out.
     pub(crate) fn tenant_user(&self) -> UserId {
         self.user.expect("a tenant scope's repository")

@@ -18,7 +18,7 @@ use proptest::prelude::*;
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use crate::support::{fresh_db, insert_user, pool};
+use crate::support::{fresh_db, insert_role, insert_user, pool};
 
 /// Users with a live role each in one brand made by a system scope.
 struct World {
@@ -989,12 +989,26 @@ async fn master_claim_brands_must_exist_and_must_not_be_the_brand_itself() {
     let db = fresh_db().await;
     let w = world(&db).await;
     let master = create(&db, &minimal("Master"), w.owner).await;
-    // A brand admin links their brand to another brand's claims, which their scope cannot see.
-    let mut scope = db.database().scope(w.admin, w.brand.id).await.unwrap();
     let patch = BrandPatch::builder()
         .master_claim_brand_ids([master.id])
         .build()
         .unwrap();
+    // A brand admin may not name a brand they do not administer: that would graft their brand onto
+    // another tenant's claims.
+    let mut scope = db.database().scope(w.admin, w.brand.id).await.unwrap();
+    let err = scope
+        .brands()
+        .update(w.brand.id, w.brand.version, &patch)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidReference { constraint, .. } if constraint == "brands_master_claim_brand_ids_fkey"),
+        "{err:?}"
+    );
+    drop(scope);
+    // An admin of both links their brand to the master brand's claims.
+    insert_role(pool(&db), w.admin.as_uuid(), master.id.as_uuid(), "admin").await;
+    let mut scope = db.database().scope(w.admin, w.brand.id).await.unwrap();
     let linked = scope
         .brands()
         .update(w.brand.id, w.brand.version, &patch)

@@ -49,19 +49,8 @@ async fn events(db: &TestDatabase, id: UserId) -> i64 {
         .unwrap()
 }
 
-/// Stands in for the grant `migrations/0003_users.sql` lacks: the application role may not read
-/// `users.version`, so a tenant scope can neither check nor return the account's version. Requested
-/// in 0003 (`version` added to its `GRANT SELECT` list); a no-op once it is there.
-async fn grant_version_to_the_application_role(db: &TestDatabase) {
-    sqlx::query("GRANT SELECT (version) ON mixerai.users TO mixerai_app")
-        .execute(pool(db))
-        .await
-        .unwrap();
-}
-
 /// Two members of one brand (a viewer each) and an outsider with no role.
 async fn brand_with_members(db: &TestDatabase) -> (BrandId, User, User, User) {
-    grant_version_to_the_application_role(db).await;
     let a = create(db, "a@example.com").await;
     let b = create(db, "b@example.com").await;
     let outsider = create(db, "outsider@example.com").await;
