@@ -313,6 +313,7 @@ const CONSTRAINT_FIELDS: &[(&str, &str)] = &[
     ("brands_not_own_parent", "parent_brand_id"),
     ("brands_no_cycle", "parent_brand_id"),
     ("user_brand_roles_user_brand_key", "user_id"),
+    ("brand_vetting_agencies_name_key", "agency_name"),
     (
         "content_templates_validation_rules_array",
         "validation_rules",

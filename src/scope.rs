@@ -183,6 +183,7 @@ impl Scope {
     /// The acting user's live role in the scope's brand, as the policies see it: `None` when they have
     /// none (no role, an expired one, or a deleted user or brand). A platform admin is
     /// [`BrandRole::Admin`] everywhere.
+    #[tracing::instrument(name = "mixerai.scope.role", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn role(&mut self) -> Result<Option<BrandRole>> {
         Ok(sqlx::query_scalar("SELECT mixerai.app_current_role()")
             .fetch_one(self.ctx.conn())
@@ -200,6 +201,7 @@ impl Scope {
     /// waits for the first, then gets `false` if it committed and `true` if it rolled back. Needs an
     /// editor or admin role; keys are kept for [`IDEMPOTENCY_KEY_RETENTION`] (a host purges older ones
     /// with [`SystemScope::purge_idempotency_keys`]).
+    #[tracing::instrument(name = "mixerai.scope.claim_once", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn claim_once(&mut self, key: &str) -> Result<bool> {
         if key.is_empty() || key.chars().count() > 200 || key.contains('\0') {
             return Err(
@@ -348,6 +350,7 @@ impl SystemScope {
     }
 
     /// Deletes the idempotency keys ([`Scope::claim_once`]) older than `older_than`; returns how many.
+    #[tracing::instrument(name = "mixerai.system.purge_idempotency_keys", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn purge_idempotency_keys(&mut self, older_than: Duration) -> Result<u64> {
         let cutoff = chrono::Utc::now()
             - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);

@@ -18,25 +18,6 @@ use crate::{Error, Result};
 /// soft-deleted).
 const PROBE: &str = "SELECT version, false FROM mixerai.brand_vetting_agencies WHERE id = $1";
 
-/// The unique key of agency names, whose name does not say the input field it guards.
-const NAME_KEY: &str = "brand_vetting_agencies_name_key";
-
-/// A taken agency name as a conflict on the field callers set, `agency_name`.
-// TODO(error.rs): once `CONSTRAINT_FIELDS` maps `brand_vetting_agencies_name_key` to `agency_name`,
-// `?` does this and this function can go.
-fn name_conflict(err: sqlx::Error) -> Error {
-    match Error::from(err) {
-        Error::Conflict {
-            constraint, source, ..
-        } if constraint == NAME_KEY => Error::Conflict {
-            constraint,
-            field: Some("agency_name".to_owned()),
-            source,
-        },
-        other => other,
-    }
-}
-
 impl BrandRepo<'_> {
     /// Adds a vetting agency to `brand`. Brand admins may.
     ///
@@ -62,7 +43,7 @@ impl BrandRepo<'_> {
         .bind(Json(&new.values))
         .fetch_one(self.conn())
         .await
-        .map_err(name_conflict)
+        .map_err(Error::from)
     }
 
     /// The agency with this id, if visible in the scope; otherwise [`Error::NotFound`].
@@ -148,8 +129,7 @@ impl BrandRepo<'_> {
         .bind(expected_version)
         .bind(Json(&patch.values))
         .fetch_optional(self.conn())
-        .await
-        .map_err(name_conflict)?;
+        .await?;
         match updated {
             Some(agency) => Ok(agency),
             None => Err(self.agency_refused(id, expected_version).await?),

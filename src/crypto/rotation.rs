@@ -119,6 +119,7 @@ impl ReEncryption {
     /// [`crate::Error::Crypto`] with [`CryptoError::NoPrimaryKey`] if the keyring has no primary key;
     /// database errors (the batch is then rolled back). A value that fails to decrypt is not an error:
     /// see [`BatchReport::failed`].
+    #[tracing::instrument(name = "mixerai.crypto.rotation.run_batch", skip_all, fields(batch = batch_size), err(level = "debug"))]
     pub async fn run_batch(
         pool: &PgPool,
         keyring: &Keyring,
@@ -233,6 +234,7 @@ pub async fn progress(pool: &PgPool, keyring: &Keyring) -> Result<Progress> {
     let primary = key_bytes(keyring.primary()?);
     let mut progress = Progress::default();
     for EncryptedColumn { table, column, .. } in ENCRYPTED_COLUMNS {
+        // Identifiers come from the compile-time list ENCRYPTED_COLUMNS, never from input.
         let sql = format!(
             r#"SELECT count("{column}"),
                       count(*) FILTER (WHERE substring("{column}" from 2 for 4) = $1)
@@ -258,6 +260,7 @@ pub async fn rows_using(pool: &PgPool, key: KeyId) -> Result<u64> {
     let bytes = key_bytes(key);
     let mut n = 0;
     for EncryptedColumn { table, column, .. } in ENCRYPTED_COLUMNS {
+        // Identifiers come from the compile-time list ENCRYPTED_COLUMNS, never from input.
         let sql = format!(
             r#"SELECT count(*) FROM mixerai."{table}" WHERE substring("{column}" from 2 for 4) = $1"#
         );
