@@ -136,6 +136,7 @@ pub enum Error {
     },
 
     /// The user has no second factor to read: MFA is not enabled.
+    #[cfg(feature = "crypto")]
     #[error("multi-factor authentication is not enabled for this user")]
     MfaNotEnabled,
 
@@ -159,6 +160,7 @@ pub enum Error {
 
     /// Encrypting or decrypting a secret, loading keys, or hashing a password failed. Never carries
     /// plaintext or key material; see [`CryptoError`](crate::crypto::CryptoError).
+    #[cfg(feature = "crypto")]
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
 

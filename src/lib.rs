@@ -77,6 +77,8 @@ pub mod ai;
 pub mod brands;
 pub mod claims;
 pub mod content;
+#[cfg(feature = "crypto")]
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub mod crypto;
 pub mod db;
 pub mod error;
@@ -93,6 +95,7 @@ pub mod types;
 pub mod users;
 pub mod workflows;
 
+#[cfg(feature = "crypto")]
 pub use crypto::{Binding, CryptoError, Key, KeyId, KeyState, Keyring};
 pub use db::{Database, RetryPolicy, ScopeFuture};
 pub use error::{Error, FieldError, Result, ValidationErrors};

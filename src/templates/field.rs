@@ -342,6 +342,7 @@ pub(crate) const MAX_NAME: usize = 64;
 const MAX_FIELDS: usize = 200;
 const MAX_OPTIONS: usize = 1000;
 /// Compiled size limit of a pattern, so a pathological pattern is refused instead of eating memory.
+#[cfg(feature = "template-patterns")]
 pub(crate) const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 /// A field name as content keys it: `[a-z][a-z0-9_]*`, at most [`MAX_NAME`] characters.
@@ -359,11 +360,37 @@ pub(crate) fn check_json(errors: &mut ValidationErrors, path: &str, value: &Valu
     }
 }
 
-/// Compiles a pattern as content validation uses it: anchored at both ends.
-pub(crate) fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+/// A compiled field pattern.
+pub(crate) struct Pattern(#[cfg(feature = "template-patterns")] regex::Regex);
+
+impl Pattern {
+    /// Whether the whole of `text` matches.
+    pub(crate) fn is_match(&self, text: &str) -> bool {
+        #[cfg(feature = "template-patterns")]
+        return self.0.is_match(text);
+        #[cfg(not(feature = "template-patterns"))]
+        {
+            // Never built without the feature (compile_pattern refuses every pattern).
+            let _ = text;
+            unreachable!("no pattern compiles without the template-patterns feature")
+        }
+    }
+}
+
+/// Compiles a pattern as content validation uses it: anchored at both ends. The error is the reason
+/// a template's pattern is refused.
+pub(crate) fn compile_pattern(pattern: &str) -> Result<Pattern, &'static str> {
+    #[cfg(feature = "template-patterns")]
+    return regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
         .size_limit(PATTERN_SIZE_LIMIT)
         .build()
+        .map(Pattern)
+        .map_err(|_| "is not a valid regular expression");
+    #[cfg(not(feature = "template-patterns"))]
+    {
+        let _ = pattern;
+        Err("needs the crate's template-patterns feature")
+    }
 }
 
 /// Checks a list of field definitions at `prefix` (e.g. `fields` -> `fields[0].name`): every
@@ -466,9 +493,9 @@ fn check_validation(errors: &mut ValidationErrors, path: &str, f: &TemplateField
         if !f.field_type.is_textual() {
             errors.push(at, format!("does not apply to {} fields", f.field_type));
         } else if errors.check(&at, text(pattern, 1000)).is_some()
-            && compile_pattern(pattern).is_err()
+            && let Err(reason) = compile_pattern(pattern)
         {
-            errors.push(at, "is not a valid regular expression");
+            errors.push(at, reason);
         }
     }
     match (&v.options, f.field_type.has_options()) {

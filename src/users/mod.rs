@@ -49,11 +49,14 @@
 //! [`Error::Conflict`](crate::Error::Conflict), and [`restore`](UserRepo::restore) therefore never
 //! conflicts. Freeing an address means purging the row, which retention (spec 5.2) does later.
 
+#[cfg(feature = "crypto")]
 mod auth;
 mod input;
 mod model;
 mod repo;
 
+#[cfg(feature = "crypto")]
+#[cfg_attr(docsrs, doc(cfg(feature = "crypto")))]
 pub use auth::{LockoutPolicy, LoginOutcome, mfa_secret_binding};
 pub use input::{NewUser, NewUserBuilder, UserFilter, UserInput, UserPatch, UserPatchBuilder};
 pub use model::{User, UserProfile};
