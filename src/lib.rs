@@ -7,23 +7,29 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`db`] | [`Database`]: the pool, the embedded migrations ([`db::MIGRATOR`]), the doors into scopes |
-//! | [`scope`] | [`Scope`] (one user inside one brand, under row-level security) and [`SystemScope`] |
-//! | [`error`] | [`Error`], one enum with SQLSTATEs mapped to meaning, and [`ValidationErrors`] |
+//! | [`db`] | [`Database`]: the pool (and an optional tenant login), the embedded migrations ([`db::MIGRATOR`]), the doors into scopes, [`Database::run_in_scope`] with its [`RetryPolicy`] |
+//! | [`scope`] | [`Scope`] (one user inside one brand, under row-level security; its docs hold the threat model), [`SystemScope`], [`Isolation`], idempotency keys ([`Scope::claim_once`]) |
+//! | [`error`] | [`Error`], one enum with SQLSTATEs and constraints mapped to meaning (what a caller does about each), and [`ValidationErrors`] |
 //! | [`types`] | value types parsed once at the edge ([`types::Email`], [`types::Slug`], ISO codes, ...) and typed ids |
-//! | [`users`] | users: model, builder, profile patch, soft delete; passwords, sign-in with lockout, MFA secret and backup codes (system scope only) |
+//! | [`users`] | users: the account and the public profile members see of each other, builder, versioned profile patch, soft delete; passwords, sign-in with lockout, MFA secret and backup codes (system scope only, feature `crypto`) |
 //! | [`brands`] | brands (identity, voice, guardrails, hierarchy, master claim brands), memberships with temporary access and access tracking, vetting agencies |
 //! | [`content`] | content items: versioned updates, soft delete, filtered pages, full-text search, bulk insert, creation from a template |
 //! | [`templates`] | content templates: typed field definitions and [`templates::Template::validate`] over a content item's fields |
 //! | [`workflows`] | review and approval workflow definitions; one default per brand and content type |
 //! | [`claims`] | claims a brand may, may not or must make, by market and date |
-//! | [`ai`] | the AI generation log (record, complete or fail once) and monthly usage per brand |
+//! | [`ai`] | the AI generation log (create, then complete or fail once, by version) and monthly usage per brand |
 //! | [`page`] | keyset pagination shared by every list: [`PageRequest`], [`Page`], [`Cursor`] |
-//! | [`crypto`] | keyring, authenticated envelope bound to its row, Argon2id passwords, backup codes, the key-rotation job ([`crypto::rotation`]) |
+//! | [`crypto`] | (feature `crypto`, on by default) keyring, authenticated envelope bound to its row, Argon2id passwords, backup codes, the key-rotation job ([`crypto::rotation`]) |
 //! | `test_support` | (feature `test-support`) a throwaway PostgreSQL and a fresh database per test |
 //!
+//! Every domain module is laid out the same way (`model`, `input`, `repo`): one raw input shared by
+//! its create and patch builders, static SQL beside the Rust that runs it, the same verbs and errors;
+//! `docs/architecture.md` in the repository describes it, and how to add a column.
+//!
 //! The schema lives in `migrations/`, one plain-SQL file per step in dependency order, each saying what
-//! it adds, why, and which erratum of the specification it fixes.
+//! it adds, why, and which erratum of the specification it fixes. Every object is in the schema
+//! `mixerai` and its history in `mixerai._migrations`, so the crate shares a database with its host.
+//! [`sqlx`] is re-exported for the types the API names.
 //!
 //! ## How data is reached
 //!

@@ -58,9 +58,9 @@
 //! password is derived from the administrative login's password (a SHA-256 of it), so every process
 //! given the same URL computes the same one without storing it anywhere; when that URL has no password
 //! (trust or peer authentication, like the throwaway cluster), the owner has none either.
-//! Left behind on such a server, on purpose: the role [`OWNER_ROLE`], `mixerai_app` and one
+//! Left behind on such a server, on purpose: the roles [`OWNER_ROLE`], [`TENANT_ROLE`], `mixerai_app` and one
 //! template database per migration set (`mixerai_template_…`), all reused by the next run. To remove
-//! them: drop the `mixerai_template_%` databases, then the two roles.
+//! them: drop the `mixerai_template_%` databases, then the three roles.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
