@@ -82,21 +82,26 @@ CREATE POLICY user_brand_roles_update ON mixerai.user_brand_roles FOR UPDATE TO 
 CREATE POLICY user_brand_roles_delete ON mixerai.user_brand_roles FOR DELETE TO mixerai_app
     USING ((SELECT mixerai.app_can_admin()));
 
--- What a tenant scope sees of other people: the public profile (name, avatar, address) of the acting
--- user and of everyone who holds or held a role in the scope's brand, and nothing more: no phone,
--- metadata or sign-in state, which only the account's owner (users_read_self, 0003) and system scopes
--- read. A view, so a grant of a role to any user id reveals no more than a name. It reads users with
--- its owner's rights (the owner bypasses row-level security), so its WHERE clause is the whole rule;
--- security_barrier keeps a caller's own conditions from being evaluated before it. Soft-deleted users
--- are left out.
+-- What a tenant scope sees of other people: the public profile (name, avatar, address, since when) of
+-- the acting user and of everyone who holds or held a role in the scope's brand, and nothing more: no
+-- phone, metadata or sign-in state, which only the account's owner (users_read_self, 0003) and system
+-- scopes read. A view, so a grant of a role to any user id reveals no more than a name. It reads users
+-- with its owner's rights (the owner bypasses row-level security), so its WHERE clauses are the whole
+-- rule; security_barrier keeps a caller's own conditions from being evaluated before them. Soft-deleted
+-- users are left out. The members come from the brand's roles (idx_user_brand_roles_brand), so a page
+-- of a brand's people reads that brand's roles, not every user; UNION, as the acting user is usually a
+-- member too.
 CREATE VIEW mixerai.user_profiles WITH (security_barrier) AS
-SELECT u.id, u.email, u.first_name, u.last_name, u.avatar_url
+SELECT u.id, u.email, u.first_name, u.last_name, u.avatar_url, u.created_at
 FROM mixerai.users u
-WHERE u.deleted_at IS NULL
-  AND (u.id = (SELECT mixerai.app_current_user_id())
-       OR ((SELECT mixerai.app_can_read())
-           AND EXISTS (SELECT 1 FROM mixerai.user_brand_roles r
-                       WHERE r.user_id = u.id AND r.brand_id = (SELECT mixerai.app_current_brand_id()))));
+WHERE u.deleted_at IS NULL AND u.id = (SELECT mixerai.app_current_user_id())
+UNION
+SELECT u.id, u.email, u.first_name, u.last_name, u.avatar_url, u.created_at
+FROM mixerai.user_brand_roles r
+JOIN mixerai.users u ON u.id = r.user_id
+WHERE r.brand_id = (SELECT mixerai.app_current_brand_id())
+  AND (SELECT mixerai.app_can_read())
+  AND u.deleted_at IS NULL;
 GRANT SELECT ON mixerai.user_profiles TO mixerai_app;
 
 -- Functions are not PUBLIC's to call (see 0001).

@@ -35,10 +35,9 @@
 //! - **A soft-deleted account is read-only.** Its owner still reads it with [`UserRepo::me`] (its
 //!   `deleted_at` set), but an update of it is [`Error::NotFound`](crate::Error::NotFound), as for any
 //!   write of a deleted row.
-//! - <a id="profiles"></a>**Profiles page by id.** The view `mixerai.user_profiles` has no creation
-//!   time, and a tenant scope may not read other users' `created_at`, so [`UserRepo::profiles`] cannot
-//!   be newest first like every other list: it pages in descending id order, which is stable and
-//!   complete (no repeats, no gaps) but otherwise arbitrary. Its cursors carry the id only.
+//! - <a id="profiles"></a>**Profiles page newest first** like every other list, by `(created_at, id)`
+//!   of the accounts; the view reads the brand's roles first, so a page costs the brand's people, not
+//!   every user.
 //!
 //! # Soft delete
 //! A soft-deleted user is not returned by `get`, `get_by_email` or `list` (unless

@@ -78,12 +78,14 @@ pub struct UserProfile {
     pub last_name: String,
     /// Profile picture URL.
     pub avatar_url: Option<String>,
+    /// When the account was created (the order profiles are listed in).
+    pub created_at: DateTime<Utc>,
 }
 
 /// The columns of [`UserProfile`], as `mixerai.user_profiles` has them.
 macro_rules! user_profile_columns {
     () => {
-        "id, email, first_name, last_name, avatar_url"
+        "id, email, first_name, last_name, avatar_url, created_at"
     };
 }
 pub(crate) use user_profile_columns;
@@ -97,6 +99,7 @@ impl From<User> for UserProfile {
             first_name: user.first_name,
             last_name: user.last_name,
             avatar_url: user.avatar_url,
+            created_at: user.created_at,
         }
     }
 }

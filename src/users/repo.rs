@@ -1,7 +1,6 @@
 //! The users repository: every statement that reads or writes accounts (`mixerai.users`) and public
 //! profiles (`mixerai.user_profiles`). Sign-in and MFA are in `auth.rs`.
 
-use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
@@ -149,26 +148,19 @@ impl<'s> UserRepo<'s> {
     }
 
     /// One page of the public profiles the acting user may see (as for [`profile`](Self::profile)),
-    /// in descending id order: the view `mixerai.user_profiles` has no creation time to order by
-    /// (see the [module docs](super#profiles)). Its cursors hold the id only. Only in a tenant scope
-    /// ([`Error::Forbidden`] in a system scope).
+    /// newest account first. Only in a tenant scope ([`Error::Forbidden`] in a system scope).
     #[tracing::instrument(name = "mixerai.users.profiles", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn profiles(&mut self, request: &PageRequest) -> Result<Page<UserProfile>> {
         self.ctx.tenant()?;
-        let (_, after) = request.after_key();
-        let rows = sqlx::query_as::<_, UserProfile>(concat!(
+        let query = QueryBuilder::<Postgres>::new(concat!(
             "SELECT ",
             user_profile_columns!(),
-            " FROM mixerai.user_profiles WHERE ($1::uuid IS NULL OR id < $1)
-             ORDER BY id DESC LIMIT $2"
-        ))
-        .bind(after)
-        .bind(request.fetch_limit())
-        .fetch_all(self.conn())
-        .await?;
-        Ok(Page::from_rows(rows, request, |p| {
-            (DateTime::<Utc>::UNIX_EPOCH, p.id.as_uuid())
-        }))
+            " FROM mixerai.user_profiles WHERE true"
+        ));
+        page(self.conn(), query, request, BY_CREATION, |p: &UserProfile| {
+            (p.created_at, p.id.as_uuid())
+        })
+        .await
     }
 
     /// Applies `patch` to a live user's profile if the account is still at `expected_version` (the
