@@ -16,9 +16,9 @@
 //! - **Timeouts** (workflow, step, escalation) are whole hours from 1 to 8760 (a year).
 //! - **Escalation rules** fire `afterHours` into a step (or any step), and notify or reassign to
 //!   assignees, or approve or reject automatically. An empty list is stored as none (`NULL`).
-//! - **One default per brand and content type** among active workflows, enforced by a trigger under an
-//!   advisory lock (migration 0007; arrays defeat unique indexes), so also between two concurrent
-//!   creators: a clash is [`Error::Conflict`](crate::Error::Conflict) on
+//! - **One default per brand and content type** among active workflows, enforced by a trigger under
+//!   row locks on the brands' rows (migration 0007; arrays defeat unique indexes, and an advisory key
+//!   could be held by anyone), so also between two concurrent creators: a clash is [`Error::Conflict`](crate::Error::Conflict) on
 //!   `workflows_one_default_per_brand_type`. A default names at least one content type. A workflow is
 //!   created as a default ([`NewWorkflowBuilder::is_default`]) or made one with the named action
 //!   [`WorkflowRepo::set_default`], which ends the brand's previous default in the same transaction; a
