@@ -91,7 +91,7 @@ pub const LEFTOVERS: &str =
     SELECT set_config('app.current_user_id', '00000000-0000-0000-0000-000000000001', false);
     SELECT set_config('app.current_brand_id', '00000000-0000-0000-0000-000000000002', false);
     SELECT set_config('search_path', 'pg_temp, mixerai, public', false);
-    SELECT set_config('statement_timeout', '1', false);
+    SELECT set_config('statement_timeout', '1h', false);
     SELECT pg_advisory_lock(4242);
     LISTEN mixerai_leak";
 
