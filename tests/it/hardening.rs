@@ -218,7 +218,8 @@ async fn no_function_is_executable_by_public_and_the_application_role_gets_a_lis
     .fetch_all(w.owner())
     .await
     .unwrap();
-    // What the policies, the constraints and the crate's tenant statements call; nothing else.
+    // What the policies, the constraints (and the claims' stored key and market index), and the
+    // crate's tenant statements call; nothing else.
     assert_eq!(
         app,
         [
@@ -231,6 +232,12 @@ async fn no_function_is_executable_by_public_and_the_application_role_gets_a_lis
             "mixerai.app_is_platform_admin()",
             "mixerai.app_touch_brand_access()",
             "mixerai.append_event(uuid,text,text,jsonb,integer,jsonb,text,uuid,uuid)",
+            "mixerai.claim_market_keys(uuid,text[])",
+            "mixerai.claim_rules_boundaries(text,timestamp with time zone,timestamp with time zone)",
+            "mixerai.claim_rules_fingerprint(text)",
+            "mixerai.claim_statement_key(text)",
+            "mixerai.claims_resolve(text,text,uuid,text[],timestamp with time zone)",
+            "mixerai.compliance_gate(uuid,integer,text[],text,timestamp with time zone)",
             "mixerai.content_search_ids(tsquery,integer)",
             "mixerai.is_country_code_array(text[])",
         ]

@@ -1,0 +1,237 @@
+-- 0028 claim resolution and the compliance gate (issue #15).
+--
+-- claims_resolve(): which claims apply to content of the scope's brand in one market, for an optional
+-- product and ingredients, at one point in time, and which of them wins where several make the same
+-- statement; one statement, one round trip. compliance_gate(): whether a version of an item may be
+-- approved or published in its target markets, by its recorded checks (0026) and the brand's settings
+-- (0027). The precedence rules are documented once, in the crate (src/claims/mod.rs); the comments
+-- here say how the SQL implements them.
+--
+-- Functions only; nothing an existing table waits on.
+
+SET LOCAL lock_timeout = '5s';
+SET LOCAL statement_timeout = '1min';
+
+-- The claims in effect for the scope's brand in `market` at `at_time`, one per statement (claims
+-- grouped by claims.statement_key, 0010), each with the rule that decided it, the claims it overrode, and
+-- its wording for the market: the market's replacement, else the translation into `lang`, else into the
+-- brand's language, else the original (of the winning claim; the overridden claims' texts come too).
+--
+-- SECURITY DEFINER because the brand's parent and master claim brands are other tenants, whose claims a
+-- tenant scope cannot read; what it returns is claims only (no actor, no time stamps, nothing of the
+-- other brand's content or settings), and only of the brands the scope's own brand row names. Nothing
+-- at all without a brand context or for a user who may not read the brand. Running as the owner, which
+-- bypasses row-level security, is also what lets the GIN index idx_claims_market serve the market
+-- condition (under a policy a non-leakproof operator such as && could not be an index condition).
+--
+-- PL/pgSQL, so the statement's plan is kept for the session (a definer SQL function is planned on every
+-- call); STABLE, so its statements share one snapshot.
+CREATE FUNCTION mixerai.claims_resolve(market text, lang text, product uuid, product_ingredients text[],
+                                       at_time timestamptz)
+    RETURNS TABLE (id uuid, brand_id uuid, source text, type text, level text, status text, text jsonb,
+                   countries text[], products uuid[], ingredients text[], effective_from timestamptz,
+                   effective_to timestamptz, regulatory_references text[], documentation_urls text[],
+                   notes text, replacements jsonb, version integer, rule text, overridden uuid[],
+                   overridden_texts jsonb, wording text, wording_source text, wording_language text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER ROWS 500
+    SET search_path = ''
+    AS $$
+DECLARE
+    brand uuid := mixerai.app_current_brand_id();
+    brand_language text;
+    source_ids uuid[];
+    source_ranks integer[];
+    market_keys text[];
+    wanted text[];
+BEGIN
+    IF brand IS NULL OR NOT mixerai.app_can_read() THEN
+        RETURN;
+    END IF;
+    IF market IS NULL OR market !~ '^[A-Z]{2}$' OR at_time IS NULL THEN
+        RAISE EXCEPTION 'a market (ISO 3166-1 alpha-2) and a point in time are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT b.language INTO brand_language FROM mixerai.brands b WHERE b.id = brand;
+    SELECT array_agg(s.brand_id), array_agg(s.source_rank) INTO source_ids, source_ranks
+    FROM mixerai.claim_source_brands(brand) s;
+    -- Two keys per source brand: its claims for the market, and its claims for every country.
+    market_keys := ARRAY(SELECT k.key FROM unnest(source_ids) AS u (id)
+                         CROSS JOIN LATERAL (VALUES (u.id::text || ':' || market), (u.id::text || ':*')) AS k (key));
+    wanted := ARRAY(SELECT DISTINCT lower(btrim(i)) FROM unnest(coalesce(product_ingredients, '{}')) AS i
+                    WHERE btrim(i) <> '');
+    RETURN QUERY
+    WITH candidates AS (
+        -- Every claim that applies: of a source brand, live, for the market (idx_claims_market), in
+        -- effect at at_time (half-open window), and for the product and ingredients asked about. A list
+        -- of products or ingredients limits a claim to them; a product-level claim needs a product, an
+        -- ingredient-level claim an ingredient.
+        SELECT c.id, c.brand_id, c.type, c.level, c.status, c.text, c.countries,
+               coalesce(c.products, '{}') AS products, coalesce(c.ingredients, '{}') AS ingredients,
+               c.effective_from, c.effective_to,
+               coalesce(c.regulatory_references, '{}') AS regulatory_references,
+               coalesce(c.documentation_urls, '{}') AS documentation_urls, c.notes,
+               coalesce(c.replacements, '[]') AS replacements, c.version, c.statement_key,
+               s.rank AS source_rank,
+               -- Regulator level: every claim of a master claim brand, and any claim of type master.
+               (s.rank = 1 OR c.type = 'master') AS master_level,
+               CASE c.level WHEN 'ingredient' THEN 3 WHEN 'product' THEN 2 ELSE 1 END AS scope_rank,
+               CASE c.status WHEN 'disallowed' THEN 3 WHEN 'mandatory' THEN 2 ELSE 1 END AS status_rank
+        FROM mixerai.claims c
+        JOIN unnest(source_ids, source_ranks) AS s (id, rank) ON s.id = c.brand_id
+        WHERE mixerai.claim_market_keys(c.brand_id, c.countries) && market_keys
+          AND c.deleted_at IS NULL
+          AND c.effective_from <= at_time AND (c.effective_to IS NULL OR at_time < c.effective_to)
+          AND (cardinality(coalesce(c.products, '{}')) = 0 OR coalesce(product = ANY (c.products), false))
+          AND (c.level <> 'product' OR product IS NOT NULL)
+          AND (cardinality(coalesce(c.ingredients, '{}')) = 0
+               OR EXISTS (SELECT 1 FROM unnest(c.ingredients) AS ci WHERE lower(btrim(ci)) = ANY (wanted)))
+          AND (c.level <> 'ingredient' OR cardinality(wanted) > 0)
+    ), ranked AS (
+        -- The winner of each statement comes first: a regulator-level disallow; then the most specific
+        -- scope; at equal scope the strongest status (disallowed, then mandatory, then allowed); then the
+        -- nearest source (own, parent, master); then the latest to take effect; then the id, so the
+        -- choice is total.
+        SELECT cand.*,
+               row_number() OVER w AS rn,
+               first_value(cand.status_rank) OVER w AS win_status,
+               first_value(cand.scope_rank) OVER w AS win_scope
+        FROM candidates cand
+        WINDOW w AS (PARTITION BY cand.statement_key
+                     ORDER BY (cand.master_level AND cand.status = 'disallowed') DESC, cand.scope_rank DESC,
+                              cand.status_rank DESC, cand.source_rank DESC, cand.effective_from DESC, cand.id)
+    ), decided AS (
+        SELECT r.statement_key,
+               bool_or(r.status_rank <> r.win_status) AS contested,
+               bool_or(r.status_rank <> r.win_status AND r.scope_rank = r.win_scope) AS contested_at_scope,
+               array_agg(r.id ORDER BY r.rn) FILTER (WHERE r.rn > 1) AS overridden,
+               -- The same statement in the overridden claims' words (their translations, say): a check
+               -- looks for every wording of a statement, whichever claim carries it.
+               jsonb_agg(r.text ORDER BY r.rn) FILTER (WHERE r.rn > 1) AS overridden_texts
+        FROM ranked r
+        GROUP BY r.statement_key
+    )
+    SELECT w.id, w.brand_id,
+           CASE w.source_rank WHEN 3 THEN 'own' WHEN 2 THEN 'parent' ELSE 'master' END,
+           w.type::text, w.level::text, w.status::text, w.text, w.countries, w.products, w.ingredients,
+           w.effective_from, w.effective_to, w.regulatory_references, w.documentation_urls, w.notes,
+           w.replacements, w.version,
+           CASE WHEN w.master_level AND w.status = 'disallowed' THEN 'master_disallow'
+                WHEN d.contested_at_scope AND w.status = 'disallowed' THEN 'disallowed_over_allowed'
+                WHEN d.contested_at_scope THEN 'mandatory_over_allowed'
+                WHEN d.contested THEN 'more_specific_scope'
+                ELSE 'uncontested' END,
+           coalesce(d.overridden, '{}'), coalesce(d.overridden_texts, '[]'),
+           coalesce(rep.replacement, w.text ->> lang, w.text ->> brand_language, w.text ->> 'original'),
+           CASE WHEN rep.replacement IS NOT NULL THEN 'replacement'
+                WHEN w.text ? lang THEN 'requested_language'
+                WHEN w.text ? brand_language THEN 'brand_language'
+                ELSE 'original' END,
+           CASE WHEN rep.replacement IS NOT NULL THEN NULL
+                WHEN w.text ? lang THEN lang
+                WHEN w.text ? brand_language THEN brand_language END
+    FROM ranked w
+    JOIN decided d ON d.statement_key = w.statement_key
+    LEFT JOIN LATERAL (SELECT r.value ->> 'replacement' AS replacement
+                       FROM jsonb_array_elements(w.replacements) AS r
+                       WHERE r.value ->> 'country' = market
+                       LIMIT 1) AS rep ON true
+    WHERE w.rn = 1
+    ORDER BY w.status_rank DESC, w.statement_key, w.id;
+END
+$$;
+
+-- Whether version `item_version` of item `item` may pass `stage` ('approval' or 'publishing') in each
+-- of `markets`, as of `at_time` (the publication or scheduled time): one row per market, in code order.
+-- verdict, for the last check of that version in that market:
+--   not_checked              there is none;
+--   rules_edited             a claim or a brand rule it was made under changed since (0025 counters);
+--   rules_changed_over_time  a claim takes effect or lapses between the time it was made for and at_time;
+--   blocking_findings        it has findings of a kind the brand's settings block (their count too);
+--   clear                    none of these.
+-- blocks: the brand gates this stage (0027) and the verdict is not clear. No rows when the item is not
+-- visible to the caller.
+--
+-- SECURITY INVOKER: the item, its checks and the settings are read under the caller's own policies. In
+-- a tenant scope the cross-brand parts come through the tenant's definer doors of 0025 (the scope's
+-- brand only); a system scope (no tenant context, the owner) calls the owner's functions directly. A
+-- tenant that clears its context reads no item here, so never reaches the latter.
+CREATE FUNCTION mixerai.compliance_gate(item uuid, item_version integer, markets text[], stage text,
+                                        at_time timestamptz)
+    RETURNS TABLE (country text, verdict text, check_id uuid, blocking_findings integer, blocks boolean)
+    LANGUAGE plpgsql STABLE
+    SET search_path = ''
+    AS $$
+DECLARE
+    tenant boolean := mixerai.app_current_brand_id() IS NOT NULL;
+    item_brand uuid;
+    gated boolean;
+    kinds text[];
+    market text;
+    last_id uuid;
+    last_for timestamptz;
+    last_fingerprint jsonb;
+    last_findings jsonb;
+    now_fingerprint jsonb;
+    crossed timestamptz[];
+BEGIN
+    IF stage IS NULL OR stage NOT IN ('approval', 'publishing') THEN
+        RAISE EXCEPTION 'the stage is approval or publishing, not %', stage USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF at_time IS NULL THEN
+        RAISE EXCEPTION 'the gate needs the publication or scheduled time' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT c.brand_id INTO item_brand FROM mixerai.content c WHERE c.id = item;
+    IF item_brand IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT CASE stage WHEN 'approval' THEN s.gate_approval ELSE s.gate_publishing END, s.blocking_kinds
+    INTO gated, kinds
+    FROM mixerai.compliance_settings s WHERE s.brand_id = item_brand;
+    -- No settings row: not gated, and the defaults of a new row (0027).
+    gated := coalesce(gated, false);
+    kinds := coalesce(kinds, '{disallowed_claim,missing_mandatory_claim,replacement_required}');
+    FOREACH market IN ARRAY ARRAY(SELECT DISTINCT m FROM unnest(markets) AS m WHERE m IS NOT NULL ORDER BY m) LOOP
+        country := market;
+        check_id := NULL;
+        blocking_findings := 0;
+        SELECT k.id, k.checked_for, k.rules_fingerprint, k.findings
+        INTO last_id, last_for, last_fingerprint, last_findings
+        FROM mixerai.compliance_checks k
+        WHERE k.content_id = item AND k.version = item_version AND k.country = market
+        ORDER BY k.checked_at DESC, k.id DESC
+        LIMIT 1;
+        IF last_id IS NULL THEN
+            verdict := 'not_checked';
+        ELSE
+            check_id := last_id;
+            blocking_findings := (SELECT count(*)::integer FROM jsonb_array_elements(last_findings) AS f
+                                  WHERE f.value ->> 'kind' = ANY (kinds));
+            IF tenant THEN
+                now_fingerprint := mixerai.claim_rules_fingerprint(market);
+                crossed := mixerai.claim_rules_boundaries(market, least(last_for, at_time), greatest(last_for, at_time));
+            ELSE
+                now_fingerprint := mixerai.claim_rules_fingerprint_of(item_brand, market);
+                crossed := mixerai.claim_rules_boundaries_of(item_brand, market, least(last_for, at_time),
+                                                             greatest(last_for, at_time));
+            END IF;
+            IF now_fingerprint IS DISTINCT FROM last_fingerprint THEN
+                verdict := 'rules_edited';
+            ELSIF cardinality(crossed) > 0 THEN
+                verdict := 'rules_changed_over_time';
+            ELSIF blocking_findings > 0 THEN
+                verdict := 'blocking_findings';
+            ELSE
+                verdict := 'clear';
+            END IF;
+        END IF;
+        blocks := gated AND verdict <> 'clear';
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+GRANT EXECUTE ON FUNCTION mixerai.claims_resolve(text, text, uuid, text[], timestamptz),
+    mixerai.compliance_gate(uuid, integer, text[], text, timestamptz) TO mixerai_app;
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;
