@@ -5,6 +5,7 @@ mod support;
 mod ai;
 mod brands;
 mod claims;
+mod claims_resolve;
 mod content;
 mod crypto;
 mod embedding;
