@@ -149,44 +149,49 @@ CREATE TRIGGER brands_revise_claim_rules
           OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at)
     EXECUTE FUNCTION mixerai.brands_revise_claim_rules();
 
--- The brands whose claims apply in `brand`, with the rank precedence gives their source: the brand
+-- (Parameters of SQL functions are named apart from every column: in an SQL function body a column
+-- of the same name would win over the parameter without a word.)
+--
+-- The brands whose claims apply in `for_brand`, with the rank precedence gives their source: the brand
 -- itself (3), its parent (2), its master claim brands (1). A soft-deleted parent or master brand gives
 -- none; one named both parent and master claim brand counts once, as master. The owner's only: the
 -- definer functions that call it decide who may ask about which brand.
-CREATE FUNCTION mixerai.claim_source_brands(brand uuid) RETURNS TABLE (brand_id uuid, source_rank integer)
+CREATE FUNCTION mixerai.claim_source_brands(for_brand uuid) RETURNS TABLE (brand_id uuid, source_rank integer)
     LANGUAGE sql STABLE
     SET search_path = ''
     AS $$
-    SELECT b.id, 3 FROM mixerai.brands b WHERE b.id = brand
+    SELECT b.id, 3 FROM mixerai.brands b WHERE b.id = for_brand
     UNION ALL
     SELECT p.id, 2
     FROM mixerai.brands b JOIN mixerai.brands p ON p.id = b.parent_brand_id
-    WHERE b.id = brand AND p.deleted_at IS NULL AND p.id <> ALL (b.master_claim_brand_ids)
+    WHERE b.id = for_brand AND p.deleted_at IS NULL AND p.id <> ALL (b.master_claim_brand_ids)
     UNION ALL
     SELECT m.id, 1
     FROM mixerai.brands b
     CROSS JOIN LATERAL unnest(b.master_claim_brand_ids) AS u (id)
     JOIN mixerai.brands m ON m.id = u.id
-    WHERE b.id = brand AND m.deleted_at IS NULL AND m.id <> brand
+    WHERE b.id = for_brand AND m.deleted_at IS NULL AND m.id <> for_brand
 $$;
 
--- The counters `brand`'s rules in `market` stand at: {source brand: its market's counter plus its '*'
--- counter}. Two counters that only grow, over a fixed pair, so the sum moves whenever either does; and a
--- change of the source brands themselves bumps the brand's own '*'. The owner's only (see above).
-CREATE FUNCTION mixerai.claim_rules_fingerprint_of(brand uuid, market text) RETURNS jsonb
+-- The counters `for_brand`'s rules in `for_market` stand at: {source brand: its market's counter plus
+-- its '*' counter}. Two counters that only grow, over a fixed pair, so the sum moves whenever either
+-- does; and a change of the source brands themselves bumps the brand's own '*'. The owner's only (see
+-- above).
+CREATE FUNCTION mixerai.claim_rules_fingerprint_of(for_brand uuid, for_market text) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path = ''
     AS $$
     SELECT coalesce(jsonb_object_agg(s.brand_id, coalesce(r.revision, 0) ORDER BY s.brand_id), '{}'::jsonb)
-    FROM mixerai.claim_source_brands(brand) s
+    FROM mixerai.claim_source_brands(for_brand) s
     LEFT JOIN LATERAL (SELECT sum(x.revision) AS revision FROM mixerai.claim_rule_revisions x
-                       WHERE x.brand_id = s.brand_id AND x.market IN (market, '*')) r ON true
+                       WHERE x.brand_id = s.brand_id AND x.market IN (for_market, '*')) r ON true
 $$;
 
--- The instants in (after, up_to] at which one of `brand`'s claims for `market` takes effect or lapses:
--- if there is one between the time a check was made for and another time, the claims in effect at the
--- two differ. Served by idx_claims_market (0010). The owner's only (see above).
-CREATE FUNCTION mixerai.claim_rules_boundaries_of(brand uuid, market text, after timestamptz, up_to timestamptz)
+-- The instants in (after_time, up_to_time] at which one of `for_brand`'s claims for `for_market` takes
+-- effect or lapses: if there is one between the time a check was made for and another time, the claims
+-- in effect at the two differ. Served by idx_claims_market (0010). The owner's only (see above).
+CREATE FUNCTION mixerai.claim_rules_boundaries_of(for_brand uuid, for_market text, after_time timestamptz,
+                                                  up_to_time timestamptz)
     RETURNS timestamptz[]
     LANGUAGE sql STABLE
     SET search_path = ''
@@ -196,10 +201,10 @@ CREATE FUNCTION mixerai.claim_rules_boundaries_of(brand uuid, market text, after
     CROSS JOIN LATERAL (VALUES (c.effective_from), (c.effective_to)) AS t (at)
     WHERE mixerai.claim_market_keys(c.brand_id, c.countries) && (
               SELECT array_agg(k.key)
-              FROM mixerai.claim_source_brands(brand) s
-              CROSS JOIN LATERAL (VALUES (s.brand_id::text || ':' || market), (s.brand_id::text || ':*')) AS k (key))
+              FROM mixerai.claim_source_brands(for_brand) s
+              CROSS JOIN LATERAL (VALUES (s.brand_id::text || ':' || for_market), (s.brand_id::text || ':*')) AS k (key))
       AND c.deleted_at IS NULL
-      AND t.at > after AND t.at <= up_to
+      AND t.at > after_time AND t.at <= up_to_time
 $$;
 
 -- The tenant's doors to the two above: the scope's brand only, for a reader of it; nothing (NULL)

@@ -11,7 +11,10 @@ SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
 
 CREATE TABLE IF NOT EXISTS mixerai.compliance_settings (
-    brand_id UUID NOT NULL REFERENCES mixerai.brands (id) ON DELETE CASCADE,
+    -- The row's own id: the audit trail's stream (the brand's id is the brand row's stream).
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    brand_id UUID NOT NULL REFERENCES mixerai.brands (id) ON DELETE CASCADE
+        CONSTRAINT compliance_settings_brand_id_key UNIQUE,
     -- Whether a version whose check has blocking findings (or no current check) may not be approved,
     -- and may not be published, in a market it targets.
     gate_approval BOOLEAN NOT NULL DEFAULT false,
@@ -27,8 +30,7 @@ CREATE TABLE IF NOT EXISTS mixerai.compliance_settings (
     created_by UUID NOT NULL REFERENCES mixerai.users (id),
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_by UUID NOT NULL REFERENCES mixerai.users (id),
-    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    CONSTRAINT compliance_settings_brand_id_key PRIMARY KEY (brand_id)
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
 -- Foreign-key checks of the actor columns when a user is purged.

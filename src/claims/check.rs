@@ -614,6 +614,10 @@ impl ClaimRepo<'_> {
         let language = request.language.unwrap_or(subject.language);
         let mut request = request.clone();
         request.ingredients = clean_ingredients(&request.ingredients);
+        // The time as PostgreSQL keeps it (whole microseconds, truncated as sqlx encodes it), so the
+        // claims resolved and the time recorded are for the same instant.
+        request.at =
+            DateTime::from_timestamp_micros(request.at.timestamp_micros()).unwrap_or(request.at);
         let claims = self.resolve_in(&request, Some(language)).await?;
         let text = CheckedText::of_item(
             &subject.title,

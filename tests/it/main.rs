@@ -6,6 +6,7 @@ mod ai;
 mod brands;
 mod claims;
 mod claims_resolve;
+mod compliance;
 mod content;
 mod crypto;
 mod embedding;
