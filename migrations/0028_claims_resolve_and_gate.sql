@@ -61,23 +61,21 @@ BEGIN
                     WHERE btrim(i) <> '');
     RETURN QUERY
     WITH candidates AS (
-        -- Every claim that applies: of a source brand, live, for the market (idx_claims_market), in
-        -- effect at at_time (half-open window), and for the product and ingredients asked about. A list
-        -- of products or ingredients limits a claim to them; a product-level claim needs a product, an
-        -- ingredient-level claim an ingredient.
-        SELECT c.id, c.brand_id, c.type, c.level, c.status, c.text, c.countries,
-               coalesce(c.products, '{}') AS products, coalesce(c.ingredients, '{}') AS ingredients,
-               c.effective_from, c.effective_to,
-               coalesce(c.regulatory_references, '{}') AS regulatory_references,
-               coalesce(c.documentation_urls, '{}') AS documentation_urls, c.notes,
-               coalesce(c.replacements, '[]') AS replacements, c.version, c.statement_key,
-               s.rank AS source_rank,
+        -- Every claim that applies, as the few columns precedence reads: of a source brand, live, for
+        -- the market (idx_claims_market), in effect at at_time (half-open window), and for the product
+        -- and ingredients asked about. A list of products or ingredients limits a claim to them; a
+        -- product-level claim needs a product, an ingredient-level claim an ingredient.
+        SELECT c.id, c.statement_key, c.effective_from,
+               source_ranks[array_position(source_ids, c.brand_id)] AS source_rank,
                -- Regulator level: every claim of a master claim brand, and any claim of type master.
-               (s.rank = 1 OR c.type = 'master') AS master_level,
+               ((source_ranks[array_position(source_ids, c.brand_id)] = 1 OR c.type = 'master')
+                AND c.status = 'disallowed') AS master_disallow,
                CASE c.level WHEN 'ingredient' THEN 3 WHEN 'product' THEN 2 ELSE 1 END AS scope_rank,
                CASE c.status WHEN 'disallowed' THEN 3 WHEN 'mandatory' THEN 2 ELSE 1 END AS status_rank
         FROM mixerai.claims c
-        JOIN unnest(source_ids, source_ranks) AS s (id, rank) ON s.id = c.brand_id
+        -- The keys name the source brands, so this one condition is also the brand condition: one
+        -- scan of the market index, no join to a brand index (which would read every claim of the
+        -- brands, in every market).
         WHERE mixerai.claim_market_keys(c.brand_id, c.countries) && market_keys
           AND c.deleted_at IS NULL
           AND c.effective_from <= at_time AND (c.effective_to IS NULL OR at_time < c.effective_to)
@@ -97,46 +95,55 @@ BEGIN
                first_value(cand.scope_rank) OVER w AS win_scope
         FROM candidates cand
         WINDOW w AS (PARTITION BY cand.statement_key
-                     ORDER BY (cand.master_level AND cand.status = 'disallowed') DESC, cand.scope_rank DESC,
-                              cand.status_rank DESC, cand.source_rank DESC, cand.effective_from DESC, cand.id)
+                     ORDER BY cand.master_disallow DESC, cand.scope_rank DESC, cand.status_rank DESC,
+                              cand.source_rank DESC, cand.effective_from DESC, cand.id)
     ), decided AS (
         SELECT r.statement_key,
+               (array_agg(r.id) FILTER (WHERE r.rn = 1))[1] AS winner,
+               max(r.source_rank) FILTER (WHERE r.rn = 1) AS source_rank,
+               max(r.status_rank) FILTER (WHERE r.rn = 1) AS status_rank,
+               bool_or(r.master_disallow AND r.rn = 1) AS master_disallow,
                bool_or(r.status_rank <> r.win_status) AS contested,
                bool_or(r.status_rank <> r.win_status AND r.scope_rank = r.win_scope) AS contested_at_scope,
-               array_agg(r.id ORDER BY r.rn) FILTER (WHERE r.rn > 1) AS overridden,
-               -- The same statement in the overridden claims' words (their translations, say): a check
-               -- looks for every wording of a statement, whichever claim carries it.
-               jsonb_agg(r.text ORDER BY r.rn) FILTER (WHERE r.rn > 1) AS overridden_texts
+               array_agg(r.id ORDER BY r.rn) FILTER (WHERE r.rn > 1) AS overridden
         FROM ranked r
         GROUP BY r.statement_key
     )
+    -- Only the winners' rows are read whole (by primary key), and the overridden claims' texts.
     SELECT w.id, w.brand_id,
-           CASE w.source_rank WHEN 3 THEN 'own' WHEN 2 THEN 'parent' ELSE 'master' END,
-           w.type::text, w.level::text, w.status::text, w.text, w.countries, w.products, w.ingredients,
-           w.effective_from, w.effective_to, w.regulatory_references, w.documentation_urls, w.notes,
-           w.replacements, w.version,
-           CASE WHEN w.master_level AND w.status = 'disallowed' THEN 'master_disallow'
+           CASE d.source_rank WHEN 3 THEN 'own' WHEN 2 THEN 'parent' ELSE 'master' END AS source,
+           w.type::text AS type, w.level::text AS level, w.status::text AS status, w.text, w.countries,
+           coalesce(w.products, '{}') AS products, coalesce(w.ingredients, '{}') AS ingredients,
+           w.effective_from, w.effective_to,
+           coalesce(w.regulatory_references, '{}') AS regulatory_references,
+           coalesce(w.documentation_urls, '{}') AS documentation_urls, w.notes,
+           coalesce(w.replacements, '[]') AS replacements, w.version,
+           CASE WHEN d.master_disallow THEN 'master_disallow'
                 WHEN d.contested_at_scope AND w.status = 'disallowed' THEN 'disallowed_over_allowed'
                 WHEN d.contested_at_scope THEN 'mandatory_over_allowed'
                 WHEN d.contested THEN 'more_specific_scope'
-                ELSE 'uncontested' END,
-           coalesce(d.overridden, '{}'), coalesce(d.overridden_texts, '[]'),
-           coalesce(rep.replacement, w.text ->> lang, w.text ->> brand_language, w.text ->> 'original'),
+                ELSE 'uncontested' END AS rule,
+           coalesce(d.overridden, '{}') AS overridden,
+           -- The same statement in the overridden claims' words (their translations, say): a check
+           -- looks for every wording of a statement, whichever claim carries it.
+           CASE WHEN d.overridden IS NULL THEN '[]'::jsonb
+                ELSE (SELECT jsonb_agg(o.text ORDER BY u.n) FROM unnest(d.overridden) WITH ORDINALITY AS u (id, n)
+                      JOIN mixerai.claims o ON o.id = u.id) END AS overridden_texts,
+           coalesce(rep.replacement, w.text ->> lang, w.text ->> brand_language, w.text ->> 'original') AS wording,
            CASE WHEN rep.replacement IS NOT NULL THEN 'replacement'
                 WHEN w.text ? lang THEN 'requested_language'
                 WHEN w.text ? brand_language THEN 'brand_language'
-                ELSE 'original' END,
+                ELSE 'original' END AS wording_source,
            CASE WHEN rep.replacement IS NOT NULL THEN NULL
                 WHEN w.text ? lang THEN lang
-                WHEN w.text ? brand_language THEN brand_language END
-    FROM ranked w
-    JOIN decided d ON d.statement_key = w.statement_key
-    LEFT JOIN LATERAL (SELECT r.value ->> 'replacement' AS replacement
-                       FROM jsonb_array_elements(w.replacements) AS r
-                       WHERE r.value ->> 'country' = market
-                       LIMIT 1) AS rep ON true
-    WHERE w.rn = 1
-    ORDER BY w.status_rank DESC, w.statement_key, w.id;
+                WHEN w.text ? brand_language THEN brand_language END AS wording_language
+    FROM decided d
+    JOIN mixerai.claims w ON w.id = d.winner
+    -- Most claims have no replacement: the guard spares them the subquery.
+    LEFT JOIN LATERAL (SELECT CASE WHEN w.replacements IS NOT NULL AND w.replacements <> '[]'::jsonb THEN
+                                  (SELECT r.value ->> 'replacement' FROM jsonb_array_elements(w.replacements) AS r
+                                   WHERE r.value ->> 'country' = market LIMIT 1) END AS replacement) AS rep ON true
+    ORDER BY d.status_rank DESC, d.statement_key, w.id;
 END
 $$;
 

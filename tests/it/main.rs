@@ -5,6 +5,7 @@ mod support;
 mod ai;
 mod brands;
 mod claims;
+mod claims_plans;
 mod claims_resolve;
 mod compliance;
 mod content;
