@@ -238,9 +238,9 @@ pub struct ClaimChecker<'c> {
     /// Each quoted phrase of a guardrail, with its guardrail.
     guardrail_phrases: Vec<(String, String)>,
     blocking: Vec<FindingKind>,
-    /// Each distinct phrase (normalised words) and what it is looked for as.
-    phrases: Vec<(Vec<String>, Vec<Use>)>,
-    by_words: HashMap<Vec<String>, usize>,
+    /// Each distinct phrase (normalised words, joined by spaces) and what it is looked for as.
+    phrases: Vec<(String, Vec<Use>)>,
+    by_words: HashMap<String, usize>,
     mandatory: Vec<usize>,
 }
 
@@ -285,53 +285,51 @@ impl<'c> ClaimChecker<'c> {
         self
     }
 
-    fn add(&mut self, wording: &str, usage: Use) -> Option<Vec<String>> {
+    /// The index of `wording`'s phrase in the list, added if new; `None` for a wording without words.
+    fn intern(&mut self, wording: &str) -> Option<usize> {
         let words = phrase(wording)?;
-        let at = *self.by_words.entry(words.clone()).or_insert_with(|| {
-            self.phrases.push((words.clone(), Vec::new()));
-            self.phrases.len() - 1
-        });
+        Some(match self.by_words.get(&words) {
+            Some(&at) => at,
+            None => {
+                let at = self.phrases.len();
+                self.by_words.insert(words.clone(), at);
+                self.phrases.push((words, Vec::new()));
+                at
+            }
+        })
+    }
+
+    fn mark(&mut self, at: usize, usage: Use) {
         let uses = &mut self.phrases[at].1;
         if !uses.contains(&usage) {
             uses.push(usage);
         }
-        Some(words)
+    }
+
+    fn add(&mut self, wording: &str, usage: Use) -> Option<usize> {
+        let at = self.intern(wording)?;
+        self.mark(at, usage);
+        Some(at)
     }
 
     fn add_claim(&mut self, i: usize, claim: &ResolvedClaim) {
         let replacement = claim
             .replacement_in(self.country)
-            .map(|r| r.replacement.clone());
-        let replacement_words = replacement.as_deref().and_then(|r| self.add(r, Use::Fine));
-        let wordings: Vec<String> = claim.wordings().map(str::to_owned).collect();
-        match claim.status {
-            ClaimStatus::Disallowed => {
-                for w in &wordings {
-                    self.add(
-                        w,
-                        Use::Problem {
-                            claim: i,
-                            kind: FindingKind::DisallowedClaim,
-                        },
-                    );
-                }
-            }
-            ClaimStatus::Allowed | ClaimStatus::Mandatory => {
-                for w in &wordings {
-                    let usage = match &replacement_words {
-                        Some(r) if phrase(w).as_ref() != Some(r) => Use::Problem {
-                            claim: i,
-                            kind: FindingKind::ReplacementRequired,
-                        },
-                        _ => Use::Fine,
-                    };
-                    self.add(w, usage);
-                }
-                if claim.status == ClaimStatus::Mandatory {
-                    self.mandatory.push(i);
-                    self.add(&claim.wording, Use::Required { claim: i });
-                }
-            }
+            .and_then(|r| self.add(&r.replacement, Use::Fine));
+        let problem = |kind| Use::Problem { claim: i, kind };
+        for w in claim.wordings() {
+            let Some(at) = self.intern(w) else { continue };
+            let usage = match (claim.status, replacement) {
+                (ClaimStatus::Disallowed, _) => problem(FindingKind::DisallowedClaim),
+                // Worded otherwise than the market's replacement.
+                (_, Some(r)) if r != at => problem(FindingKind::ReplacementRequired),
+                _ => Use::Fine,
+            };
+            self.mark(at, usage);
+        }
+        if claim.status == ClaimStatus::Mandatory {
+            self.mandatory.push(i);
+            self.add(&claim.wording, Use::Required { claim: i });
         }
     }
 

@@ -61,10 +61,21 @@ impl Words {
     }
 }
 
-/// A wording as the words a text must contain, in order; `None` when it has no word at all.
-pub(crate) fn phrase(wording: &str) -> Option<Vec<String>> {
+/// A wording as the words a text must contain, in order, joined by single spaces (a normalised word
+/// never holds a space); `None` when it has no word at all.
+pub(crate) fn phrase(wording: &str) -> Option<String> {
     let words = Words::of(wording);
-    (words.len() > 0).then(|| words.iter().map(str::to_owned).collect())
+    if words.len() == 0 {
+        return None;
+    }
+    let mut joined = String::with_capacity(words.buffer.len() + words.len());
+    for (i, w) in words.iter().enumerate() {
+        if i > 0 {
+            joined.push(' ');
+        }
+        joined.push_str(w);
+    }
+    Some(joined)
 }
 
 /// The state of one cut: the word being read and where it started and ends in the original.
@@ -339,13 +350,15 @@ impl<'t> Index<'t> {
         Index { texts, positions }
     }
 
-    /// Every occurrence of `phrase` (its words, normalised, in order) in the texts, overlapping ones
-    /// included, in text and word order.
-    pub(crate) fn find(&self, phrase: &[String]) -> Vec<Occurrence> {
+    /// Every occurrence of `phrase` (as [`phrase`] makes it) in the texts, overlapping ones included,
+    /// in text and word order.
+    pub(crate) fn find(&self, phrase: &str) -> Vec<Occurrence> {
         // A phrase whose words are not all in the texts cannot occur: most claims stop here.
         let mut rarest: Option<(usize, &Vec<(u32, u32)>)> = None;
-        for (k, word) in phrase.iter().enumerate() {
-            match self.positions.get(word.as_str()) {
+        let mut len = 0;
+        for (k, word) in phrase.split(' ').enumerate() {
+            len += 1;
+            match self.positions.get(word) {
                 None => return Vec::new(),
                 Some(p) if rarest.is_none_or(|(_, r)| p.len() < r.len()) => rarest = Some((k, p)),
                 Some(_) => {}
@@ -361,15 +374,15 @@ impl<'t> Index<'t> {
             let Some(start) = w.checked_sub(k) else {
                 continue;
             };
-            if start + phrase.len() <= words.len()
+            if start + len <= words.len()
                 && phrase
-                    .iter()
+                    .split(' ')
                     .enumerate()
                     .all(|(i, p)| i == k || words.word(start + i) == p)
             {
                 found.push(Occurrence {
                     text: t,
-                    words: start..start + phrase.len(),
+                    words: start..start + len,
                 });
             }
         }
@@ -573,6 +586,7 @@ mod tests {
             if let Some(p) = phrase(&wording) {
                 let cuts = vec![Words::of(&wording)];
                 proptest::prop_assert!(!Index::new(&cuts).find(&p).is_empty());
+                proptest::prop_assert_eq!(p.split(' ').count(), cuts[0].len());
             }
         }
     }
