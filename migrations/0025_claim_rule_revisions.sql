@@ -109,8 +109,6 @@ BEGIN
     SELECT DISTINCT o.brand_id, m.market
     FROM old_rows o
     CROSS JOIN LATERAL unnest(CASE WHEN cardinality(o.countries) = 0 THEN ARRAY['*'] ELSE o.countries END) AS m (market)
-    -- A brand being purged takes its claims and its counters with it.
-    WHERE EXISTS (SELECT 1 FROM mixerai.brands b WHERE b.id = o.brand_id)
     ORDER BY 1, 2
     ON CONFLICT (brand_id, market) DO UPDATE SET revision = r.revision + 1, changed_at = now();
     RETURN NULL;

@@ -229,7 +229,9 @@ enum Use {
 ///   ([`ResolvedClaim::wording`]: the replacement, else the translation chain).
 /// - Where the market has a **replacement** for an allowed or mandatory claim, any other wording of the
 ///   claim in the text is a finding, with the replacement as the suggestion.
-/// - A **guardrail** forbids the phrases it quotes (see [`quoted_phrases`]); a guardrail that quotes
+/// - A **guardrail** forbids the phrases it quotes: between double quotes (`"…"`, `“…”`, `„…“`,
+///   `«…»`) or single quotes that stand apart from words (`'…'`, `‘…’`; an apostrophe inside a word
+///   is not a quote). `Never call a product "a cure"` forbids `a cure`; a guardrail that quotes
 ///   nothing is a rule for people, not checked here.
 #[derive(Debug)]
 pub struct ClaimChecker<'c> {

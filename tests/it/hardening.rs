@@ -291,6 +291,8 @@ async fn a_trigger_function_cannot_be_attached_to_the_callers_own_table_nor_run_
         "mixerai.content_search_inserted()",
         "mixerai.stamp_actor('created_by=insert')",
         "mixerai.workflows_one_default()",
+        "mixerai.claims_revise_inserted()",
+        "mixerai.compliance_checks_stamp()",
     ] {
         run(s.connection(), "SAVEPOINT f").await.unwrap();
         let err = run(
