@@ -51,14 +51,16 @@ BEGIN
         RAISE EXCEPTION 'a market (ISO 3166-1 alpha-2) and a point in time are required'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    SELECT b.language INTO brand_language FROM mixerai.brands b WHERE b.id = brand;
-    SELECT array_agg(s.brand_id), array_agg(s.source_rank) INTO source_ids, source_ranks
+    -- Everything the statement below needs of the brand, in one statement: its language, its source
+    -- brands with their ranks, two market keys per source brand (its claims for the market, and its
+    -- claims for every country), and the ingredients asked about as they are compared.
+    SELECT (SELECT b.language FROM mixerai.brands b WHERE b.id = brand),
+           array_agg(s.brand_id), array_agg(s.source_rank),
+           array_agg(s.brand_id::text || ':' || market) || array_agg(s.brand_id::text || ':*'),
+           ARRAY(SELECT DISTINCT lower(btrim(i)) FROM unnest(coalesce(product_ingredients, '{}')) AS i
+                 WHERE btrim(i) <> '')
+    INTO brand_language, source_ids, source_ranks, market_keys, wanted
     FROM mixerai.claim_source_brands(brand) s;
-    -- Two keys per source brand: its claims for the market, and its claims for every country.
-    market_keys := ARRAY(SELECT k.key FROM unnest(source_ids) AS u (id)
-                         CROSS JOIN LATERAL (VALUES (u.id::text || ':' || market), (u.id::text || ':*')) AS k (key));
-    wanted := ARRAY(SELECT DISTINCT lower(btrim(i)) FROM unnest(coalesce(product_ingredients, '{}')) AS i
-                    WHERE btrim(i) <> '');
     RETURN QUERY
     WITH candidates AS (
         -- Every claim that applies, as the few columns precedence reads: of a source brand, live, for
