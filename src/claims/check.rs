@@ -764,3 +764,223 @@ fn clean_ingredients(raw: &[String]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn gb() -> CountryCode {
+        CountryCode::parse("GB").unwrap()
+    }
+
+    /// A resolved claim as the resolution returns it, with `extra` overriding the defaults.
+    fn resolved(
+        n: u128,
+        status: &str,
+        text: serde_json::Value,
+        extra: serde_json::Value,
+    ) -> ResolvedClaim {
+        let original = text["original"].as_str().unwrap().to_owned();
+        let mut claim = json!({
+            "id": Uuid::from_u128(n), "brand_id": Uuid::from_u128(99), "source": "own",
+            "type": "product", "level": "brand", "status": status, "text": text,
+            "countries": [], "products": [], "ingredients": [],
+            "effective_from": "2025-01-01T00:00:00Z", "effective_to": null,
+            "regulatory_references": [], "documentation_urls": [], "notes": null,
+            "replacements": [], "version": 1, "rule": "uncontested", "overridden": [],
+            "overridden_texts": [], "wording": original, "wording_source": "original",
+            "wording_language": null,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            claim[k] = v.clone();
+        }
+        serde_json::from_value(claim).unwrap()
+    }
+
+    fn kinds(findings: &[Finding]) -> Vec<(FindingKind, Option<u128>, Option<&str>)> {
+        findings
+            .iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    f.claim_id.map(|c| c.as_uuid().as_u128()),
+                    f.location.as_ref().map(|l| l.text.as_str()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_disallowed_wording_inside_a_longer_allowed_one_is_part_of_it() {
+        let claims = [
+            resolved(
+                1,
+                "disallowed",
+                json!({"original": "added sugar"}),
+                json!({}),
+            ),
+            resolved(
+                2,
+                "allowed",
+                json!({"original": "No added sugar"}),
+                json!({}),
+            ),
+        ];
+        let text = CheckedText::new()
+            .field("title", "No added sugar!")
+            .field("body", "<p>Some rivals sell added sugar.</p>");
+        assert_eq!(
+            kinds(&ClaimChecker::new(&claims, gb()).check(&text)),
+            [(FindingKind::DisallowedClaim, Some(1), Some("added sugar"))]
+        );
+    }
+
+    #[test]
+    fn every_wording_of_a_statement_is_looked_for_and_each_place_reported_once() {
+        // The deciding claim is English only; the French wording comes from the claim it overrode.
+        let claims = [resolved(
+            1,
+            "disallowed",
+            json!({"original": "Cures colds", "de": "Heilt Erkältungen"}),
+            json!({"overridden": [Uuid::from_u128(2)], "overridden_texts": [
+                {"original": "cures colds", "fr": "Guérit le rhume"}]}),
+        )];
+        let text = CheckedText::new().field(
+            "body",
+            "It CURES colds. Il guérit le\nrhume. Es heilt Erkältungen. Cures colds.",
+        );
+        assert_eq!(
+            kinds(&ClaimChecker::new(&claims, gb()).check(&text)),
+            [
+                (FindingKind::DisallowedClaim, Some(1), Some("CURES colds")),
+                (
+                    FindingKind::DisallowedClaim,
+                    Some(1),
+                    Some("guérit le\nrhume")
+                ),
+                (
+                    FindingKind::DisallowedClaim,
+                    Some(1),
+                    Some("heilt Erkältungen")
+                ),
+                (FindingKind::DisallowedClaim, Some(1), Some("Cures colds")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_markets_replacement_is_required_and_suggested_and_may_stand() {
+        let claims = [resolved(
+            1,
+            "mandatory",
+            json!({"original": "High in fibre", "fr": "Riche en fibres"}),
+            json!({"replacements": [{"country": "GB", "replacement": "High in fibre (6 g per 100 g)",
+                                      "reason": "Say the amount"}],
+                   "wording": "High in fibre (6 g per 100 g)", "wording_source": "replacement"}),
+        )];
+        // The replacement itself contains the original: that is no finding, and it satisfies the
+        // mandatory claim.
+        let fine = CheckedText::new().field("body", "High in fibre (6 g per 100 g).");
+        assert!(ClaimChecker::new(&claims, gb()).check(&fine).is_empty());
+        let wrong = CheckedText::new().field("body", "Riche en fibres, high in fibre.");
+        let findings = ClaimChecker::new(&claims, gb()).check(&wrong);
+        assert_eq!(
+            kinds(&findings),
+            [
+                (
+                    FindingKind::ReplacementRequired,
+                    Some(1),
+                    Some("Riche en fibres")
+                ),
+                (
+                    FindingKind::ReplacementRequired,
+                    Some(1),
+                    Some("high in fibre")
+                ),
+                (FindingKind::MissingMandatoryClaim, Some(1), None),
+            ]
+        );
+        assert_eq!(
+            findings[0].suggestion.as_deref(),
+            Some("High in fibre (6 g per 100 g)")
+        );
+        assert_eq!(findings[0].reason.as_deref(), Some("Say the amount"));
+        assert!(findings.iter().all(|f| f.blocking));
+    }
+
+    #[test]
+    fn a_mandatory_claim_must_be_in_its_market_wording_and_guardrails_advise_unless_told() {
+        let claims = [resolved(
+            1,
+            "mandatory",
+            json!({"original": "Eat a varied diet", "fr": "Mangez varié"}),
+            json!({"wording": "Mangez varié", "wording_source": "requested_language",
+                   "wording_language": "fr"}),
+        )];
+        let english = CheckedText::new().field("body", "Eat a varied diet. A miracle!");
+        let checker = ClaimChecker::new(&claims, gb()).guardrails(["No \"miracle\" claims"]);
+        let findings = checker.check(&english);
+        assert_eq!(
+            findings
+                .iter()
+                .map(|f| (f.kind, f.blocking))
+                .collect::<Vec<_>>(),
+            [
+                (FindingKind::GuardrailViolated, false),
+                (FindingKind::MissingMandatoryClaim, true),
+            ]
+        );
+        let strict = ClaimChecker::new(&claims, gb())
+            .guardrails(["No \"miracle\" claims"])
+            .blocking(&[FindingKind::GuardrailViolated]);
+        let french = CheckedText::new().field("body", "MANGEZ VARIE ; un miracle.");
+        let findings = strict.check(&french);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(
+            (findings[0].kind, findings[0].blocking),
+            (FindingKind::GuardrailViolated, true)
+        );
+        assert_eq!(findings[0].wording, "miracle");
+        assert_eq!(
+            findings[0].guardrail.as_deref(),
+            Some("No \"miracle\" claims")
+        );
+    }
+
+    #[test]
+    fn an_item_is_read_field_by_field_with_template_strings_and_seo_text() {
+        let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_value(json!({
+            "tagline": "Crunchy", "bullets": ["One", {"note": "Two"}], "servings": 4,
+        }))
+        .unwrap();
+        let metadata = SeoMetadata {
+            meta_description: Some("Described".into()),
+            ..Default::default()
+        };
+        let text = CheckedText::of_item(
+            "Title",
+            Some("Excerpt"),
+            Some("<p>Body</p>"),
+            &fields,
+            &metadata,
+        );
+        let parts: Vec<(&str, &str)> = text.parts().collect();
+        assert_eq!(
+            parts,
+            [
+                ("title", "Title"),
+                ("excerpt", "Excerpt"),
+                ("body", "<p>Body</p>"),
+                ("fields.bullets[0]", "One"),
+                ("fields.bullets[1].note", "Two"),
+                ("fields.tagline", "Crunchy"),
+                ("metadata.meta_description", "Described"),
+            ]
+        );
+        assert_eq!(
+            clean_ingredients(&[" Oats ".into(), "oats".into(), " ".into()]),
+            ["Oats"]
+        );
+    }
+}
