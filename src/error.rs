@@ -333,6 +333,7 @@ const CONSTRAINT_FIELDS: &[(&str, &str)] = &[
     ("claims_text_has_original", "text"),
     ("claims_countries_format", "countries"),
     ("claims_effective_range", "effective_to"),
+    ("compliance_checks_version_current", "version"),
     ("ai_generations_content_fkey", "content_id"),
     ("ai_generations_outcome", "status"),
 ];

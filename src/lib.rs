@@ -16,7 +16,7 @@
 //! | [`content`] | content items: versioned updates, soft delete, filtered pages, full-text search, bulk insert, creation from a template |
 //! | [`templates`] | content templates: typed field definitions and [`templates::Template::validate`] over a content item's fields |
 //! | [`workflows`] | review and approval workflow definitions; one default per brand and content type |
-//! | [`claims`] | claims a brand may, may not or must make, by market and date |
+//! | [`claims`] | claims a brand may, may not or must make, by market and date: resolution by precedence, compliance checks of content, the approval and publishing gate |
 //! | [`ai`] | the AI generation log (create, then complete or fail once, by version) and monthly usage per brand |
 //! | [`page`] | keyset pagination shared by every list: [`PageRequest`], [`Page`], [`Cursor`] |
 //! | [`crypto`] | (feature `crypto`, on by default) keyring, authenticated envelope bound to its row, Argon2id passwords, backup codes, the key-rotation job ([`crypto::rotation`]) |
@@ -108,9 +108,9 @@ pub use error::{Error, FieldError, Result, ValidationErrors};
 pub use page::{Cursor, Deleted, Page, PageRequest};
 pub use scope::{Isolation, Scope, SystemScope};
 pub use types::{
-    AiGenerationId, BrandId, ClaimId, ContentId, CountryCode, CurrencyCode, Email, EventId,
-    HexColor, InvalidValue, LanguageCode, Slug, TemplateId, Timezone, UserBrandRoleId, UserId,
-    VettingAgencyId, WorkflowId, WorkflowInstanceId,
+    AiGenerationId, BrandId, ClaimId, ComplianceCheckId, ContentId, CountryCode, CurrencyCode,
+    Email, EventId, HexColor, InvalidValue, LanguageCode, Slug, TemplateId, Timezone,
+    UserBrandRoleId, UserId, VettingAgencyId, WorkflowId, WorkflowInstanceId,
 };
 
 /// The README's examples, compiled as doctests so they cannot rot.

@@ -269,7 +269,8 @@ impl Scope {
         WorkflowRepo::new(&mut self.ctx)
     }
 
-    /// The scope's brand's claims.
+    /// The scope's brand's claims, their resolution for a market, compliance checks of its content,
+    /// and the approval and publishing gate.
     pub fn claims(&mut self) -> ClaimRepo<'_> {
         ClaimRepo::new(&mut self.ctx)
     }

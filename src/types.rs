@@ -822,6 +822,11 @@ typed_id!(
     AiGenerationId,
     "ai_generation_id"
 );
+typed_id!(
+    /// Identifies a row of `compliance_checks` (one recorded check of a content version).
+    ComplianceCheckId,
+    "compliance_check_id"
+);
 
 // ---------------------------------------------------------------------------------------------
 // Tables

@@ -13,14 +13,18 @@ use crate::{Error, Result};
 /// What [`why_unchanged`] reads to tell a stale write from a missing row.
 const PROBE: &str = "SELECT version, deleted_at IS NOT NULL FROM mixerai.claims WHERE id = $1";
 
-/// Claim repository over one tenant scope: the scope's brand's claims.
+/// Claim repository over one tenant scope: the scope's brand's claims, their resolution for a market
+/// (`resolve.rs`), compliance checks of its content (`check.rs`), and the gate with its settings
+/// (`gate.rs`).
 ///
-/// Reads need a live role in the brand (viewer and up); writes need admin: anyone else gets
-/// [`Error::Forbidden`]. Another brand's claims are invisible: reading or changing one is
-/// [`Error::NotFound`].
+/// Reads need a live role in the brand (viewer and up); writing claims and compliance settings needs
+/// admin; recording a compliance check needs editor or admin: anyone else gets [`Error::Forbidden`].
+/// Another brand's claims are invisible: reading or changing one is [`Error::NotFound`]. Resolution
+/// alone reads the claims of the brand's parent and master claim brands, through
+/// `mixerai.claims_resolve()`.
 #[derive(Debug)]
 pub struct ClaimRepo<'s> {
-    ctx: &'s mut Ctx,
+    pub(super) ctx: &'s mut Ctx,
 }
 
 impl<'s> ClaimRepo<'s> {
@@ -28,7 +32,7 @@ impl<'s> ClaimRepo<'s> {
         Self { ctx }
     }
 
-    fn conn(&mut self) -> &mut PgConnection {
+    pub(super) fn conn(&mut self) -> &mut PgConnection {
         self.ctx.conn()
     }
 

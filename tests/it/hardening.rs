@@ -2,8 +2,9 @@
 //! (SQL through `Scope::connection()`, as a host's query or an injection in host code would run it)
 //! and as an outsider: forge or poison the trail, borrow the crate's functions, leave state for the
 //! next scope on a connection, shadow what a definer function calls, reference another brand's rows,
-//! graft a brand, flood the trail, hold a lock others need, read another member's private profile, or
-//! escape the scope with RESET ROLE.
+//! graft a brand, flood the trail, hold a lock others need, read another member's private profile,
+//! forge or rewrite a compliance record or read another brand's claims through resolution, or escape
+//! the scope with RESET ROLE.
 
 use std::time::{Duration, Instant};
 
@@ -218,7 +219,8 @@ async fn no_function_is_executable_by_public_and_the_application_role_gets_a_lis
     .fetch_all(w.owner())
     .await
     .unwrap();
-    // What the policies, the constraints and the crate's tenant statements call; nothing else.
+    // What the policies, the constraints (and the claims' stored key and market index), and the
+    // crate's tenant statements call; nothing else.
     assert_eq!(
         app,
         [
@@ -231,6 +233,12 @@ async fn no_function_is_executable_by_public_and_the_application_role_gets_a_lis
             "mixerai.app_is_platform_admin()",
             "mixerai.app_touch_brand_access()",
             "mixerai.append_event(uuid,text,text,jsonb,integer,jsonb,text,uuid,uuid)",
+            "mixerai.claim_market_keys(uuid,text[])",
+            "mixerai.claim_rules_boundaries(text,timestamp with time zone,timestamp with time zone)",
+            "mixerai.claim_rules_fingerprint(text)",
+            "mixerai.claim_statement_key(text)",
+            "mixerai.claims_resolve(text,text,uuid,text[],timestamp with time zone)",
+            "mixerai.compliance_gate(uuid,integer,text[],text,timestamp with time zone)",
             "mixerai.content_search_ids(tsquery,integer)",
             "mixerai.is_country_code_array(text[])",
         ]
@@ -283,6 +291,8 @@ async fn a_trigger_function_cannot_be_attached_to_the_callers_own_table_nor_run_
         "mixerai.content_search_inserted()",
         "mixerai.stamp_actor('created_by=insert')",
         "mixerai.workflows_one_default()",
+        "mixerai.claims_revise_inserted()",
+        "mixerai.compliance_checks_stamp()",
     ] {
         run(s.connection(), "SAVEPOINT f").await.unwrap();
         let err = run(
@@ -950,4 +960,128 @@ async fn every_foreign_key_is_served_by_an_index_and_no_index_repeats_another() 
     .await
     .unwrap();
     assert_eq!(redundant, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn compliance_records_cannot_be_forged_rewritten_or_read_across_brands() {
+    let w = world().await;
+    let p = w.owner();
+    let ours = insert_content(p, w.a, "ours", w.editor_a).await;
+    let theirs = insert_content(p, w.b, "theirs", w.admin_b).await;
+    sqlx::query(
+        "INSERT INTO mixerai.claims (brand_id, type, level, text, status, created_by, updated_by)
+         VALUES ($1, 'product', 'brand', '{\"original\": \"Beta secret\"}', 'disallowed', $2, $2)",
+    )
+    .bind(w.b)
+    .bind(w.admin_b)
+    .execute(p)
+    .await
+    .unwrap();
+    let record = |brand: Uuid, item: Uuid, version: i32| {
+        format!(
+            "INSERT INTO mixerai.compliance_checks (brand_id, content_id, version, country, language,
+                 checked_for, rules_fingerprint, findings, checked_by, checked_at)
+             VALUES ('{brand}', '{item}', {version}, 'GB', 'en', now(), '{{}}', '[]', '{}', '2001-01-01')",
+            w.admin_b
+        )
+    };
+    let mut s = w.scope(w.editor_a, w.a).await;
+    for (sql, refused) in [
+        // Another brand's item, under this brand: the composite foreign key.
+        (record(w.a, theirs, 1), "reference"),
+        // Another brand's item, under its brand: the brand policy.
+        (record(w.b, theirs, 1), "forbidden"),
+        // A version the item is not at.
+        (record(w.a, ours, 7), "invalid"),
+        // Rewriting or removing a record.
+        (
+            "UPDATE mixerai.compliance_checks SET findings = '[]'".to_owned(),
+            "forbidden",
+        ),
+        (
+            "DELETE FROM mixerai.compliance_checks".to_owned(),
+            "forbidden",
+        ),
+        // The rule counters, and the owner's functions behind the tenant's doors.
+        (
+            "SELECT * FROM mixerai.claim_rule_revisions".to_owned(),
+            "forbidden",
+        ),
+        (
+            format!("SELECT mixerai.claim_rules_fingerprint_of('{}', 'GB')", w.b),
+            "forbidden",
+        ),
+        (
+            format!("SELECT * FROM mixerai.claim_source_brands('{}')", w.b),
+            "forbidden",
+        ),
+    ] {
+        run(s.connection(), "SAVEPOINT f").await.unwrap();
+        let err = run(s.connection(), &sql).await.unwrap_err();
+        let as_expected = match refused {
+            "reference" => matches!(err, Error::InvalidReference { .. }),
+            "forbidden" => matches!(err, Error::Forbidden { .. }),
+            _ => err.validation().is_some(),
+        };
+        assert!(as_expected, "{sql}: {err:?}");
+        run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+            .await
+            .unwrap();
+    }
+    // A record of its own item is taken, but the time and the author are the database's.
+    run(s.connection(), &record(w.a, ours, 1)).await.unwrap();
+    let (at, by): (chrono::DateTime<chrono::Utc>, Uuid) =
+        sqlx::query_as("SELECT checked_at, checked_by FROM mixerai.compliance_checks")
+            .fetch_one(s.connection())
+            .await
+            .unwrap();
+    assert!(
+        at > chrono::Utc::now() - chrono::Duration::minutes(5),
+        "{at}"
+    );
+    assert_eq!(by, w.editor_a);
+    // Another brand's item answers nothing at the gate, its claims never reach resolution (B is no
+    // master claim brand of A's), and its rule counters read as nothing.
+    let gate: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mixerai.compliance_gate($1, 1, ARRAY['GB'], 'publishing', now())",
+    )
+    .bind(theirs)
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!(gate, 0);
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM mixerai.claims_resolve('GB', NULL, NULL, NULL, now()) WHERE brand_id = $1",
+    )
+    .bind(w.b)
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!(leaked, 0);
+    let fingerprint: serde_json::Value =
+        sqlx::query_scalar("SELECT mixerai.claim_rules_fingerprint('GB')")
+            .fetch_one(s.connection())
+            .await
+            .unwrap();
+    assert_eq!(fingerprint.as_object().unwrap().len(), 1, "A's own only");
+    s.commit().await.unwrap();
+
+    // A tenant who clears its context gets nothing from the doors, rather than the owner's view.
+    let mut s = w.scope(w.editor_a, w.a).await;
+    run(
+        s.connection(),
+        "SELECT set_config('app.current_brand_id', '', true), set_config('app.current_user_id', '', true)",
+    )
+    .await
+    .unwrap();
+    let (resolved, gated, fp): (i64, i64, Option<serde_json::Value>) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM mixerai.claims_resolve('GB', NULL, NULL, NULL, now())),
+                (SELECT count(*) FROM mixerai.compliance_gate($1, 1, ARRAY['GB'], 'publishing', now())),
+                mixerai.claim_rules_fingerprint('GB')",
+    )
+    .bind(ours)
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!((resolved, gated, fp), (0, 0, None));
 }

@@ -89,6 +89,7 @@ struct Fixture {
     instance_a: Uuid,
     claim_a: Uuid,
     generation_a: Uuid,
+    check_a: Uuid,
     template_a: Uuid,
     template_shared: Uuid,
     workflow_a: Uuid,
@@ -162,10 +163,12 @@ async fn fixture(p: &PgPool) -> Fixture {
         let instance = one(p, "INSERT INTO mixerai.workflow_instances (workflow_id, content_id, brand_id, started_by) VALUES ($1, $2, $3, $4) RETURNING id", &[workflow, content, brand, owner]).await;
         let claim = one(p, "INSERT INTO mixerai.claims (brand_id, type, level, text, status, created_by, updated_by) VALUES ($1, 'master', 'brand', '{\"original\": \"Tasty\"}', 'allowed', $2, $2) RETURNING id", &[brand, owner]).await;
         let generation = one(p, "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt, content_id) VALUES ($1, $2, 'alt_text', 'm', 'p', $3) RETURNING id", &[brand, owner, content]).await;
+        let check = one(p, "INSERT INTO mixerai.compliance_checks (brand_id, content_id, version, country, language, checked_for, rules_fingerprint, checked_by) VALUES ($1, $2, 1, 'GB', 'en', now(), '{}', $3) RETURNING id", &[brand, content, owner]).await;
         per_brand.push((
-            agency, template, workflow, content, victim, instance, claim, generation,
+            agency, template, workflow, content, victim, instance, claim, generation, check,
         ));
     }
+    one(p, "INSERT INTO mixerai.compliance_settings (brand_id, created_by, updated_by) VALUES ($1, $2, $2) RETURNING id", &[a, owner]).await;
     let template_shared = one(p, "INSERT INTO mixerai.content_templates (name, brand_ids, created_by) VALUES ('Shared', ARRAY[$1, $2], $3) RETURNING id", &[a, b, owner]).await;
     let workflow_shared = one(p, "INSERT INTO mixerai.workflows (name, brand_ids, created_by) VALUES ('Shared', ARRAY[$1, $2], $3) RETURNING id", &[a, b, owner]).await;
     let (
@@ -177,6 +180,7 @@ async fn fixture(p: &PgPool) -> Fixture {
         instance_a,
         claim_a,
         generation_a,
+        check_a,
     ) = per_brand[0];
     Fixture {
         a,
@@ -190,6 +194,7 @@ async fn fixture(p: &PgPool) -> Fixture {
         instance_a,
         claim_a,
         generation_a,
+        check_a,
         template_a,
         template_shared,
         workflow_a,
@@ -317,6 +322,36 @@ fn cases() -> Vec<Case> {
             delete_sql: "DELETE FROM mixerai.claims WHERE id = $3",
         },
         Case {
+            table: "compliance_checks",
+            read: Needs::Read,
+            // Recorded by writers, never changed or deleted by anyone (the application role has no
+            // grant for either).
+            insert: Needs::Write,
+            update: Needs::Never,
+            delete: Needs::Never,
+            visible: "SELECT count(*) FROM mixerai.compliance_checks WHERE brand_id = $1",
+            // $3 is the item checked (see the insert's row below).
+            insert_sql: "INSERT INTO mixerai.compliance_checks (brand_id, content_id, version, country, language,
+                             checked_for, rules_fingerprint, checked_by)
+                         VALUES ($1, $3, 1, 'GB', 'en', now(), '{}', $2)",
+            update_sql: "UPDATE mixerai.compliance_checks SET findings = '[]' WHERE id = $3",
+            delete_sql: "DELETE FROM mixerai.compliance_checks WHERE id = $3",
+        },
+        Case {
+            table: "compliance_settings",
+            read: Needs::Read,
+            insert: Needs::Admin,
+            update: Needs::Admin,
+            delete: Needs::Never,
+            visible: "SELECT count(*) FROM mixerai.compliance_settings WHERE brand_id = $1",
+            // The brand has settings already: an insert meeting them updates them, and needs the
+            // insert policy first.
+            insert_sql: "INSERT INTO mixerai.compliance_settings (brand_id, created_by, updated_by) VALUES ($1, $2, $2)
+                         ON CONFLICT (brand_id) DO UPDATE SET gate_approval = true",
+            update_sql: "UPDATE mixerai.compliance_settings SET gate_publishing = true WHERE brand_id = $1",
+            delete_sql: "DELETE FROM mixerai.compliance_settings WHERE brand_id = $1",
+        },
+        Case {
             table: "ai_generations",
             read: Needs::Read,
             insert: Needs::Write,
@@ -398,6 +433,8 @@ fn target_row(f: &Fixture, table: &str) -> Uuid {
         "workflow_instances" => f.instance_a,
         "claims" => f.claim_a,
         "ai_generations" => f.generation_a,
+        "compliance_checks" => f.check_a,
+        "compliance_settings" => f.a,
         "events" => f.a,
         "content_templates" => f.template_a,
         "content_templates (shared by two brands)" => f.template_shared,
@@ -486,6 +523,7 @@ async fn every_role_sees_and_changes_exactly_what_its_policies_allow() {
             let mut s = Session::open(db, &f, actor, brand).await;
             let (row, other) = match case.table {
                 "workflow_instances" => (f.workflow_a, f.content_a),
+                "compliance_checks" => (f.content_a, f.b),
                 _ => (target, f.b),
             };
             let got = run(s.conn(), case.insert_sql, [brand, second, row, other]).await;
