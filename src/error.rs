@@ -333,6 +333,10 @@ const CONSTRAINT_FIELDS: &[(&str, &str)] = &[
     ("claims_effective_range", "effective_to"),
     ("ai_generations_content_fkey", "content_id"),
     ("ai_generations_outcome", "status"),
+    ("events_pkey", "id"),
+    ("events_aggregate_id_fkey", "aggregate_id"),
+    ("events_stream_type", "aggregate_type"),
+    ("events_category_check", "category"),
 ];
 
 /// The input field a constraint guards: from [`CONSTRAINT_FIELDS`], else read off a name of the form

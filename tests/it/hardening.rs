@@ -95,26 +95,26 @@ async fn a_forged_event_is_refused_and_the_rows_later_writes_still_succeed() {
     let forgeries = [
         // Another user's name, a security category, a date in 2001.
         format!(
-            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, category,
+            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, stream_version, category,
                  payload, user_id, brand_id, created_at)
              VALUES ('{item}', 'content', 'UPDATE', 1, 'security', '{{}}', '{}', '{}', '2001-01-01')",
             w.admin_a, w.a
         ),
         // The next versions of a row, so its audited writes would collide.
         format!(
-            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, stream_version, payload, brand_id)
              SELECT '{item}', 'content', 'UPDATE', v, '{{}}', '{}' FROM generate_series(2, 50) v",
             w.a
         ),
         // The next global positions.
         format!(
-            "INSERT INTO mixerai.events (position, aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+            "INSERT INTO mixerai.events (position, aggregate_id, aggregate_type, event_type, stream_version, payload, brand_id)
              OVERRIDING SYSTEM VALUE VALUES (1000000, '{item}', 'content', 'UPDATE', 99, '{{}}', '{}')",
             w.a
         ),
         // The existence oracle.
         format!(
-            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, stream_version, payload, brand_id)
              VALUES ('{brand_b_row}', 'brands', 'INSERT', 1, '{{}}', '{}') ON CONFLICT DO NOTHING",
             w.a
         ),
@@ -133,7 +133,8 @@ async fn a_forged_event_is_refused_and_the_rows_later_writes_still_succeed() {
     // Explicit appends go through the definer function, into this brand's streams only, never as
     // security events; and they take the stream's versions from the same counter as the trigger.
     let appended: (Uuid, i64, i32) = sqlx::query_as(
-        "SELECT * FROM mixerai.append_event($1, 'content', 'noted', '{\"by\": \"editor\"}')",
+        "SELECT event_id, event_position, event_stream_version FROM mixerai.append_events(
+             $1, 'content', NULL, '[{\"event_type\": \"noted\", \"payload\": {\"by\": \"editor\"}}]')",
     )
     .bind(item)
     .fetch_one(s.connection())
@@ -147,7 +148,8 @@ async fn a_forged_event_is_refused_and_the_rows_later_writes_still_succeed() {
     ] {
         run(s.connection(), "SAVEPOINT f").await.unwrap();
         let err =
-            sqlx::query("SELECT * FROM mixerai.append_event($1, 'x', 'x', '{}', NULL, '{}', $2)")
+            sqlx::query("SELECT * FROM mixerai.append_events($1, 'x', NULL, jsonb_build_array(
+                             jsonb_build_object('event_type', 'x', 'payload', '{}'::jsonb, 'category', $2::text)))")
                 .bind(aggregate)
                 .bind(category)
                 .execute(s.connection())
@@ -230,7 +232,7 @@ async fn no_function_is_executable_by_public_and_the_application_role_gets_a_lis
             "mixerai.app_current_user_id()",
             "mixerai.app_is_platform_admin()",
             "mixerai.app_touch_brand_access()",
-            "mixerai.append_event(uuid,text,text,jsonb,integer,jsonb,text,uuid,uuid)",
+            "mixerai.append_events(uuid,text,integer,jsonb)",
             "mixerai.content_search_ids(tsquery,integer)",
             "mixerai.is_country_code_array(text[])",
         ]
@@ -393,7 +395,7 @@ async fn state_left_by_one_scope_is_invisible_to_the_next_on_the_same_connection
     .unwrap();
     system.commit().await.unwrap();
     let actor: Option<Uuid> = sqlx::query_scalar(
-        "SELECT user_id FROM mixerai.events WHERE aggregate_id = $1 ORDER BY event_version DESC LIMIT 1",
+        "SELECT user_id FROM mixerai.events WHERE aggregate_id = $1 ORDER BY stream_version DESC LIMIT 1",
     )
     .bind(w.a)
     .fetch_one(w.owner())
@@ -448,7 +450,7 @@ async fn definer_functions_are_unaffected_by_objects_a_tenant_creates() {
     assert_eq!(marks, (None, None, None));
     s.commit().await.unwrap();
     let payload: serde_json::Value = sqlx::query_scalar(
-        "SELECT payload FROM mixerai.events WHERE aggregate_id = $1 ORDER BY event_version DESC LIMIT 1",
+        "SELECT payload FROM mixerai.events WHERE aggregate_id = $1 ORDER BY stream_version DESC LIMIT 1",
     )
     .bind(w.editor_a)
     .fetch_one(w.owner())
