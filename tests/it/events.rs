@@ -910,7 +910,7 @@ async fn the_feed_of_a_tenant_never_carries_another_brands_events_and_security_e
 }
 
 #[tokio::test]
-async fn a_transaction_writing_many_events_sends_one_notification() {
+async fn a_transaction_writing_many_events_sends_one_notification_unless_they_are_off() {
     let w = world().await;
     let mut listener = sqlx::postgres::PgListener::connect_with(w.owner())
         .await
@@ -951,6 +951,39 @@ async fn a_transaction_writing_many_events_sends_one_notification() {
         let more = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
         assert!(more.is_err(), "a second notification: {more:?}");
     }
+
+    // With notifications off, nothing is sent, and a subscription still finds the event by polling.
+    let from = w.now().await;
+    let feed = ChangeFeed::start(
+        w.database(),
+        FeedOptions::new().poll_interval(Duration::from_millis(100)),
+    );
+    let mut sub = feed.subscribe(w.viewer_a, w.a, from, orders());
+    let mut s = w.scope(w.editor_a, w.a).await;
+    sqlx::query("SELECT set_config('mixerai.feed_notify', 'off', true)")
+        .execute(s.connection())
+        .await
+        .unwrap();
+    let quiet = s
+        .events()
+        .append_one(
+            "order",
+            Uuid::new_v4(),
+            ExpectedVersion::Any,
+            &event("Quiet", 0),
+        )
+        .await
+        .unwrap();
+    s.commit().await.unwrap();
+    let none = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(
+        none.is_err(),
+        "a notification with notifications off: {none:?}"
+    );
+    assert_eq!(
+        take(&mut sub, 1, Duration::from_secs(30)).await[0].id,
+        quiet.id
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
