@@ -342,8 +342,11 @@ BEGIN
                  AND x.correlation_id IS NOT DISTINCT FROM e.correlation_id
                  AND x.causation_id IS NOT DISTINCT FROM e.causation_id)
     INTO taken, same
+    -- One primary-key probe per event (a LATERAL with LIMIT is never flattened into a join): a
+    -- plain join, planned for the array's default estimate of 100 rows, can settle on scanning the
+    -- whole table, and PL/pgSQL keeps the plan (measured: over 1 ms per append, against 20 us).
     FROM jsonb_populate_recordset(NULL::mixerai.events, p_events) AS e
-    JOIN mixerai.events x ON x.id = e.id;
+    CROSS JOIN LATERAL (SELECT * FROM mixerai.events y WHERE y.id = e.id LIMIT 1) AS x;
     IF taken = 0 THEN
         RETURN;
     END IF;
@@ -354,7 +357,7 @@ BEGIN
     RETURN QUERY
     SELECT x.id, x.position, x.stream_version, x.feed_xid, true
     FROM jsonb_populate_recordset(NULL::mixerai.events, p_events) WITH ORDINALITY AS e
-    JOIN mixerai.events x ON x.id = e.id
+    CROSS JOIN LATERAL (SELECT * FROM mixerai.events y WHERE y.id = e.id LIMIT 1) AS x
     ORDER BY e.ordinality;
 END
 $$;

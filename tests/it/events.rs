@@ -1359,6 +1359,27 @@ async fn feed_and_stream_reads_use_their_indexes_under_row_level_security() {
             "{what}: {probe}"
         );
     }
+    // The generic plan too: what a prepared statement settles on after five executions.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PREPARE feed_probe(bigint, bigint, bigint, bigint, bigint) AS {TENANT_FEED};
+         SET LOCAL plan_cache_mode = force_generic_plan"
+    )))
+    .execute(s.connection())
+    .await
+    .unwrap();
+    let plan: serde_json::Value = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (FORMAT JSON) EXECUTE feed_probe({seed_xid}, {mid}, {seed_xid}, {mid}, 100)"
+    )))
+    .fetch_one(s.connection())
+    .await
+    .map(|row| row.get(0))
+    .unwrap();
+    let (read, _) = feed_indexes(&plan, "tenant feed, generic plan");
+    assert_eq!(read, "idx_events_brand_feed");
+    sqlx::raw_sql("DEALLOCATE feed_probe; RESET plan_cache_mode")
+        .execute(s.connection())
+        .await
+        .unwrap();
     let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "EXPLAIN (FORMAT JSON) {STREAM}"
     )))
