@@ -31,13 +31,26 @@ const HELD_BACK_FIRST_PAUSE: Duration = Duration::from_millis(2);
 const HELD_BACK_MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// How a [`ChangeFeed`] listens and how its subscriptions read, wait and retry.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FeedOptions {
     batch_size: u32,
     poll_interval: Duration,
     min_backoff: Duration,
     max_backoff: Duration,
     listen_options: Option<PgConnectOptions>,
+}
+
+// By hand: the listener's connect options hold a password, which sqlx's derived Debug prints.
+impl std::fmt::Debug for FeedOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedOptions")
+            .field("batch_size", &self.batch_size)
+            .field("poll_interval", &self.poll_interval)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("listens_with_own_options", &self.listen_options.is_some())
+            .finish()
+    }
 }
 
 impl Default for FeedOptions {
@@ -487,5 +500,38 @@ impl futures_core::Stream for Subscription {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.buffer.len(), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_never_print_the_listeners_password() {
+        let options = FeedOptions::new().listen_with(
+            PgConnectOptions::new()
+                .host("db.internal")
+                .password("hunter2-secret"),
+        );
+        let printed = format!("{options:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("listens_with_own_options: true"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_minimum_up_to_the_maximum() {
+        let options =
+            FeedOptions::new().backoff(Duration::from_millis(10), Duration::from_millis(70));
+        let pauses: Vec<u128> = (1..=6)
+            .map(|n| options.backoff_after(n).as_millis())
+            .collect();
+        assert_eq!(pauses, [10, 20, 40, 70, 70, 70]);
+        assert_eq!(options.backoff_after(u32::MAX), Duration::from_millis(70));
+        assert_eq!(FeedOptions::new().batch_size(0).batch_size, 1);
+        assert_eq!(FeedOptions::new().batch_size(5000).batch_size, MAX_READ);
     }
 }

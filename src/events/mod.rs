@@ -64,8 +64,9 @@
 //!   and through time, not the commit log.
 //!
 //! Its limits and its cost:
-//! - **Latency.** An event is delivered once every transaction that held an older id when it
-//!   committed has ended, so a transaction that stays open delays everything after it, until it ends.
+//! - **Latency.** An event is delivered once every transaction with an id older than its
+//!   `feed_xid` has ended, so a transaction that stays open (with an id: it has written something)
+//!   delays every event after it, until it ends.
 //!   Ids are per cluster, so a long transaction in *another database* of the same server delays it
 //!   too, as do prepared (two-phase) transactions until they are resolved. Short transactions cost
 //!   a few milliseconds (measured in `benches/events.rs`: p50 and p99 of commit-to-delivery at 1,000
