@@ -198,6 +198,56 @@ async fn a_forged_event_is_refused_and_the_rows_later_writes_still_succeed() {
 }
 
 #[tokio::test]
+async fn an_append_cannot_choose_its_position_feed_order_version_time_user_or_brand() {
+    let w = world().await;
+    let mut s = w.scope(w.editor_a, w.a).await;
+    let before: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+    // Every column a reader trusts, forged in the record: a feed order far in the past (so that
+    // readers past it would skip the event), another brand and user, a date in 2001.
+    let forged = format!(
+        r#"[{{"event_type": "Forged", "payload": {{}}, "position": 1, "feed_xid": 3,
+              "transaction_id": "3", "stream_version": 99, "brand_id": "{}", "user_id": "{}",
+              "created_at": "2001-01-01T00:00:00Z", "aggregate_id": "{}"}}]"#,
+        w.b, w.admin_b, w.b
+    );
+    let stream = Uuid::new_v4();
+    let last: i64 = sqlx::query_scalar("SELECT max(position) FROM mixerai.events")
+        .fetch_one(w.owner())
+        .await
+        .unwrap();
+    sqlx::query("SELECT * FROM mixerai.append_events($1, 'order', NULL, $2::jsonb)")
+        .bind(stream)
+        .bind(forged)
+        .execute(s.connection())
+        .await
+        .unwrap();
+    let (xid, position, version, brand, user, year, aggregate): (
+        i64,
+        i64,
+        i32,
+        Uuid,
+        Uuid,
+        f64,
+        Uuid,
+    ) = sqlx::query_as(
+        "SELECT feed_xid, position, stream_version, brand_id, user_id,
+                extract(year FROM created_at)::float8, aggregate_id
+         FROM mixerai.events WHERE event_type = 'Forged'",
+    )
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!(xid, before, "the feed order is the writing transaction's");
+    assert!(position > last, "{position} after {last}");
+    assert_eq!(version, 1);
+    assert_eq!((brand, user, aggregate), (w.a, w.editor_a, stream));
+    assert!(year > 2001.0);
+}
+
+#[tokio::test]
 async fn no_function_is_executable_by_public_and_the_application_role_gets_a_listed_set() {
     let w = world().await;
     let public: Vec<String> = sqlx::query_scalar(
