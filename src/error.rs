@@ -336,6 +336,10 @@ const CONSTRAINT_FIELDS: &[(&str, &str)] = &[
     ("compliance_checks_version_current", "version"),
     ("ai_generations_content_fkey", "content_id"),
     ("ai_generations_outcome", "status"),
+    ("events_pkey", "id"),
+    ("events_aggregate_id_fkey", "aggregate_id"),
+    ("events_stream_type", "aggregate_type"),
+    ("events_category_check", "category"),
 ];
 
 /// The input field a constraint guards: from [`CONSTRAINT_FIELDS`], else read off a name of the form

@@ -141,12 +141,13 @@ where
 ///
 /// Each field: its name (also its JSON name, unless `json "…"` follows the column), its column, its
 /// kind (`value`, `nullable`, `list`) with the raw type and the parsed type, then its setter names.
-/// Raw types of `value` and `list` setters are taken with `impl Into<…>`.
+/// Raw types of `value` and `list` setters are taken with `impl Into<…>`. An aggregate that is only
+/// ever created, never patched (an event), names one builder: `builders NewEventBuilder;`.
 macro_rules! input {
     (
         $(#[$meta:meta])*
         $vis:vis struct $Input:ident;
-        builders $New:ident, $Patch:ident;
+        builders $New:ident, $Patch:tt;
         values $Values:ident, columns $columns:ident;
         fields {
             $(
@@ -191,6 +192,16 @@ macro_rules! input {
         $crate::input::input!(@columns $columns; $($column),+);
     };
 
+    // An aggregate that is only ever created (an event) has one builder: `builders NewEventBuilder;`.
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $Input:ident;
+        builders $New:ident;
+        $($rest:tt)*
+    ) => {
+        $crate::input::input! { $(#[$meta])* $vis struct $Input; builders $New, _; $($rest)* }
+    };
+
     (@raw_type value $raw:ty) => { Option<$raw> };
     (@raw_type nullable $raw:ty) => { Option<Option<$raw>> };
     (@raw_type list $raw:ty) => { Option<Vec<$raw>> };
@@ -207,6 +218,8 @@ macro_rules! input {
         #[allow(unused_imports)]
         pub(crate) use $name;
     };
+
+    (@setters _ $($rest:tt)*) => {};
 
     (@setters $Builder:ident $Input:ident; $( $(#[doc = $doc:literal])* $kind:ident $raw:ty, $field:ident, $($setter:ident)+; )+) => {
         impl $Builder {

@@ -18,6 +18,7 @@
 //! | [`workflows`] | review and approval workflow definitions; one default per brand and content type |
 //! | [`claims`] | claims a brand may, may not or must make, by market and date: resolution by precedence, compliance checks of content, the approval and publishing gate |
 //! | [`ai`] | the AI generation log (create, then complete or fail once, by version) and monthly usage per brand |
+//! | [`events`] | the audit trail and event store: appends with expected versions, idempotent by event id; stream and feed reads in a gap-free global order; the realtime change feed ([`events::ChangeFeed`], a `Stream` per subscription) and checkpointed projections |
 //! | [`page`] | keyset pagination shared by every list: [`PageRequest`], [`Page`], [`Cursor`] |
 //! | [`crypto`] | (feature `crypto`, on by default) keyring, authenticated envelope bound to its row, Argon2id passwords, backup codes, the key-rotation job ([`crypto::rotation`]) |
 //! | `test_support` | (feature `test-support`) a throwaway PostgreSQL and a fresh database per test |
@@ -88,6 +89,7 @@ pub mod content;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod events;
 mod input;
 pub mod page;
 mod repo;

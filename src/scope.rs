@@ -9,6 +9,7 @@ use crate::ai::AiGenerationRepo;
 use crate::brands::{BrandRepo, BrandRole};
 use crate::claims::ClaimRepo;
 use crate::content::ContentRepo;
+use crate::events::EventRepo;
 use crate::repo::Ctx;
 use crate::templates::TemplateRepo;
 use crate::types::{BrandId, UserId};
@@ -30,7 +31,7 @@ use crate::{Result, ValidationErrors};
 ///   context is no rows. Members see each other's public profile (`mixerai.user_profiles`) and nothing
 ///   more.
 /// - The audit trail cannot be forged, rewritten or poisoned: the application role writes no event
-///   directly; the audit trigger and `mixerai.append_event` set version, position, transaction, time,
+///   directly; the audit trigger and `mixerai.append_events` set version, position, transaction, time,
 ///   user and brand themselves, and an explicit append goes only into the scope's brand's streams.
 /// - Actor columns (`created_by`, `updated_by`, …) are the acting user, set by the database; a
 ///   reference to another row names a row of the same brand (composite keys, or a check for shared
@@ -280,6 +281,12 @@ impl Scope {
         AiGenerationRepo::new(&mut self.ctx)
     }
 
+    /// The scope's brand's events: appends into its streams, stream and feed reads (security events
+    /// for admins only).
+    pub fn events(&mut self) -> EventRepo<'_> {
+        EventRepo::new(&mut self.ctx)
+    }
+
     /// The scope's connection, for the host's own queries inside the scope (they run as
     /// `mixerai_app`, under the same policies). Never use it to `SET ROLE` or `set_config('app.…')`.
     pub fn connection(&mut self) -> &mut PgConnection {
@@ -372,6 +379,12 @@ impl SystemScope {
     /// All brands and memberships: create brands, grant their first roles.
     pub fn brands(&mut self) -> BrandRepo<'_> {
         BrandRepo::new(&mut self.ctx)
+    }
+
+    /// Every brand's events, for the host's feed readers and projections (appends need a tenant
+    /// scope).
+    pub fn events(&mut self) -> EventRepo<'_> {
+        EventRepo::new(&mut self.ctx)
     }
 
     /// The scope's connection, for maintenance queries of the host's own.

@@ -6,8 +6,8 @@ use mixerai_data::Error;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-async fn event_versions(pool: &PgPool, aggregate: Uuid) -> Vec<(String, i32)> {
-    sqlx::query_as("SELECT event_type::text, event_version FROM mixerai.events WHERE aggregate_id = $1 ORDER BY position")
+async fn stream_versions(pool: &PgPool, aggregate: Uuid) -> Vec<(String, i32)> {
+    sqlx::query_as("SELECT event_type::text, stream_version FROM mixerai.events WHERE aggregate_id = $1 ORDER BY position")
         .bind(aggregate)
         .fetch_all(pool)
         .await
@@ -89,7 +89,7 @@ async fn erratum_e3_second_update_and_delete_each_get_their_own_increasing_versi
         .await
         .unwrap();
     assert_eq!(
-        event_versions(p, content).await,
+        stream_versions(p, content).await,
         vec![
             ("INSERT".into(), 1),
             ("UPDATE".into(), 2),
@@ -124,7 +124,7 @@ async fn erratum_e3_concurrent_writers_of_one_row_get_distinct_versions() {
     for w in writers {
         w.await.unwrap();
     }
-    let versions: Vec<i32> = event_versions(&p, content)
+    let versions: Vec<i32> = stream_versions(&p, content)
         .await
         .into_iter()
         .map(|(_, v)| v)
@@ -233,7 +233,7 @@ async fn erratum_e7_content_and_events_are_plain_tables_with_version_uniqueness_
     );
     let user = insert_user(p, "e7@example.com").await;
     let err = sqlx::query(
-        "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload)
+        "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, stream_version, payload)
          VALUES ($1, 'users', 'MANUAL', 1, '{}')",
     )
     .bind(user)
@@ -242,7 +242,7 @@ async fn erratum_e7_content_and_events_are_plain_tables_with_version_uniqueness_
     .map_err(Error::from)
     .unwrap_err();
     assert!(
-        matches!(&err, Error::Conflict { constraint, .. } if constraint == "events_aggregate_version_key"),
+        matches!(&err, Error::Conflict { constraint, .. } if constraint == "events_stream_version_key"),
         "{err:?}"
     );
 }

@@ -96,26 +96,26 @@ async fn a_forged_event_is_refused_and_the_rows_later_writes_still_succeed() {
     let forgeries = [
         // Another user's name, a security category, a date in 2001.
         format!(
-            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, category,
+            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, stream_version, category,
                  payload, user_id, brand_id, created_at)
              VALUES ('{item}', 'content', 'UPDATE', 1, 'security', '{{}}', '{}', '{}', '2001-01-01')",
             w.admin_a, w.a
         ),
         // The next versions of a row, so its audited writes would collide.
         format!(
-            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, stream_version, payload, brand_id)
              SELECT '{item}', 'content', 'UPDATE', v, '{{}}', '{}' FROM generate_series(2, 50) v",
             w.a
         ),
         // The next global positions.
         format!(
-            "INSERT INTO mixerai.events (position, aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+            "INSERT INTO mixerai.events (position, aggregate_id, aggregate_type, event_type, stream_version, payload, brand_id)
              OVERRIDING SYSTEM VALUE VALUES (1000000, '{item}', 'content', 'UPDATE', 99, '{{}}', '{}')",
             w.a
         ),
         // The existence oracle.
         format!(
-            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+            "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, stream_version, payload, brand_id)
              VALUES ('{brand_b_row}', 'brands', 'INSERT', 1, '{{}}', '{}') ON CONFLICT DO NOTHING",
             w.a
         ),
@@ -134,7 +134,8 @@ async fn a_forged_event_is_refused_and_the_rows_later_writes_still_succeed() {
     // Explicit appends go through the definer function, into this brand's streams only, never as
     // security events; and they take the stream's versions from the same counter as the trigger.
     let appended: (Uuid, i64, i32) = sqlx::query_as(
-        "SELECT * FROM mixerai.append_event($1, 'content', 'noted', '{\"by\": \"editor\"}')",
+        "SELECT event_id, event_position, event_stream_version FROM mixerai.append_events(
+             $1, 'content', NULL, '[{\"event_type\": \"noted\", \"payload\": {\"by\": \"editor\"}}]')",
     )
     .bind(item)
     .fetch_one(s.connection())
@@ -148,7 +149,8 @@ async fn a_forged_event_is_refused_and_the_rows_later_writes_still_succeed() {
     ] {
         run(s.connection(), "SAVEPOINT f").await.unwrap();
         let err =
-            sqlx::query("SELECT * FROM mixerai.append_event($1, 'x', 'x', '{}', NULL, '{}', $2)")
+            sqlx::query("SELECT * FROM mixerai.append_events($1, 'x', NULL, jsonb_build_array(
+                             jsonb_build_object('event_type', 'x', 'payload', '{}'::jsonb, 'category', $2::text)))")
                 .bind(aggregate)
                 .bind(category)
                 .execute(s.connection())
@@ -197,6 +199,56 @@ async fn a_forged_event_is_refused_and_the_rows_later_writes_still_succeed() {
 }
 
 #[tokio::test]
+async fn an_append_cannot_choose_its_position_feed_order_version_time_user_or_brand() {
+    let w = world().await;
+    let mut s = w.scope(w.editor_a, w.a).await;
+    let before: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+    // Every column a reader trusts, forged in the record: a feed order far in the past (so that
+    // readers past it would skip the event), another brand and user, a date in 2001.
+    let forged = format!(
+        r#"[{{"event_type": "Forged", "payload": {{}}, "position": 1, "feed_xid": 3,
+              "transaction_id": "3", "stream_version": 99, "brand_id": "{}", "user_id": "{}",
+              "created_at": "2001-01-01T00:00:00Z", "aggregate_id": "{}"}}]"#,
+        w.b, w.admin_b, w.b
+    );
+    let stream = Uuid::new_v4();
+    let last: i64 = sqlx::query_scalar("SELECT max(position) FROM mixerai.events")
+        .fetch_one(w.owner())
+        .await
+        .unwrap();
+    sqlx::query("SELECT * FROM mixerai.append_events($1, 'order', NULL, $2::jsonb)")
+        .bind(stream)
+        .bind(forged)
+        .execute(s.connection())
+        .await
+        .unwrap();
+    let (xid, position, version, brand, user, year, aggregate): (
+        i64,
+        i64,
+        i32,
+        Uuid,
+        Uuid,
+        f64,
+        Uuid,
+    ) = sqlx::query_as(
+        "SELECT feed_xid, position, stream_version, brand_id, user_id,
+                extract(year FROM created_at)::float8, aggregate_id
+         FROM mixerai.events WHERE event_type = 'Forged'",
+    )
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!(xid, before, "the feed order is the writing transaction's");
+    assert!(position > last, "{position} after {last}");
+    assert_eq!(version, 1);
+    assert_eq!((brand, user, aggregate), (w.a, w.editor_a, stream));
+    assert!(year > 2001.0);
+}
+
+#[tokio::test]
 async fn no_function_is_executable_by_public_and_the_application_role_gets_a_listed_set() {
     let w = world().await;
     let public: Vec<String> = sqlx::query_scalar(
@@ -232,7 +284,7 @@ async fn no_function_is_executable_by_public_and_the_application_role_gets_a_lis
             "mixerai.app_current_user_id()",
             "mixerai.app_is_platform_admin()",
             "mixerai.app_touch_brand_access()",
-            "mixerai.append_event(uuid,text,text,jsonb,integer,jsonb,text,uuid,uuid)",
+            "mixerai.append_events(uuid,text,integer,jsonb)",
             "mixerai.claim_market_keys(uuid,text[])",
             "mixerai.claim_rules_boundaries(text,timestamp with time zone,timestamp with time zone)",
             "mixerai.claim_rules_fingerprint(text)",
@@ -403,7 +455,7 @@ async fn state_left_by_one_scope_is_invisible_to_the_next_on_the_same_connection
     .unwrap();
     system.commit().await.unwrap();
     let actor: Option<Uuid> = sqlx::query_scalar(
-        "SELECT user_id FROM mixerai.events WHERE aggregate_id = $1 ORDER BY event_version DESC LIMIT 1",
+        "SELECT user_id FROM mixerai.events WHERE aggregate_id = $1 ORDER BY stream_version DESC LIMIT 1",
     )
     .bind(w.a)
     .fetch_one(w.owner())
@@ -458,7 +510,7 @@ async fn definer_functions_are_unaffected_by_objects_a_tenant_creates() {
     assert_eq!(marks, (None, None, None));
     s.commit().await.unwrap();
     let payload: serde_json::Value = sqlx::query_scalar(
-        "SELECT payload FROM mixerai.events WHERE aggregate_id = $1 ORDER BY event_version DESC LIMIT 1",
+        "SELECT payload FROM mixerai.events WHERE aggregate_id = $1 ORDER BY stream_version DESC LIMIT 1",
     )
     .bind(w.editor_a)
     .fetch_one(w.owner())

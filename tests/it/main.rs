@@ -13,6 +13,7 @@ mod crypto;
 mod embedding;
 mod errata;
 mod errors;
+mod events;
 mod hardening;
 mod migrations;
 mod owner;

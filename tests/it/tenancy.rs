@@ -365,13 +365,13 @@ fn cases() -> Vec<Case> {
         Case {
             table: "events",
             read: Needs::Read,
-            // The trail is written by the audit trigger and mixerai.append_event only (hardening.rs).
+            // The trail is written by the audit trigger and mixerai.append_events only (hardening.rs).
             insert: Needs::Never,
             update: Needs::Never,
             delete: Needs::Never,
             // Readers below admin do not see security events; see events_visible_to().
             visible: "SELECT count(*) FROM mixerai.events WHERE brand_id = $1",
-            insert_sql: "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, event_version, payload, brand_id)
+            insert_sql: "INSERT INTO mixerai.events (aggregate_id, aggregate_type, event_type, stream_version, payload, brand_id)
                          VALUES (gen_random_uuid(), 'note', 'noted', 1, '{}', $1)",
             update_sql: "UPDATE mixerai.events SET metadata = '{\"edited\": true}' WHERE brand_id = $1",
             delete_sql: "DELETE FROM mixerai.events WHERE brand_id = $1",
