@@ -166,8 +166,8 @@ async fn a_tenant_scope_reads_the_acting_users_account_and_only_the_public_profi
         .profiles(&PageRequest::first(10))
         .await
         .unwrap();
-    let mut expected = vec![UserProfile::from(a.clone()), UserProfile::from(b.clone())];
-    expected.sort_by_key(|p| std::cmp::Reverse(p.id));
+    // Newest account first: b was created after a.
+    let expected = vec![UserProfile::from(b.clone()), UserProfile::from(a.clone())];
     assert_eq!((page.items, page.next), (expected, None));
 
     // An outsider is not even a profile.
