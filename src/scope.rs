@@ -8,7 +8,7 @@ use tracing::Instrument;
 use crate::ai::AiGenerationRepo;
 use crate::brands::{BrandRepo, BrandRole};
 use crate::claims::ClaimRepo;
-use crate::content::ContentRepo;
+use crate::content::{ContentRepo, PublishingJob};
 use crate::repo::Ctx;
 use crate::templates::TemplateRepo;
 use crate::types::{BrandId, UserId};
@@ -371,6 +371,12 @@ impl SystemScope {
     /// All brands and memberships: create brands, grant their first roles.
     pub fn brands(&mut self) -> BrandRepo<'_> {
         BrandRepo::new(&mut self.ctx)
+    }
+
+    /// The content publishing job over every brand: due schedules go live, expired items come down
+    /// (see [`content::publish_due`](crate::content::publish_due) for the whole run).
+    pub fn content_publishing(&mut self) -> PublishingJob<'_> {
+        PublishingJob::new(&mut self.ctx)
     }
 
     /// The scope's connection, for maintenance queries of the host's own.

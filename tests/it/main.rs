@@ -21,4 +21,5 @@ mod scope;
 mod templates;
 mod tenancy;
 mod users;
+mod versioning;
 mod workflows;
