@@ -426,7 +426,7 @@ BEGIN
         RAISE EXCEPTION 'content_record is for mixerai.content only' USING ERRCODE = 'insufficient_privilege';
     END IF;
     -- A save sets latest_version to the new token; a discard moves it back to a version that exists.
-    IF TG_OP = 'INSERT' OR (NEW.latest_version IS DISTINCT FROM OLD.latest_version AND NEW.latest_version = NEW.version) THEN
+    IF NEW.latest_version IS DISTINCT FROM OLD.latest_version AND NEW.latest_version = NEW.version THEN
         INSERT INTO mixerai.content_versions (content_id, brand_id, version, title, body, excerpt, fields,
                                               metadata, tags, categories, template_id, template_version, note,
                                               content_hash, created_by)
@@ -438,7 +438,7 @@ BEGIN
                                      NEW.categories, NEW.template_id),
                 NEW.updated_by);
     END IF;
-    IF TG_OP = 'UPDATE' THEN
+    BEGIN
         IF num_nonnulls(OLD.approved_version, OLD.scheduled_version) > 0 THEN
             UPDATE mixerai.content_approvals a
             SET voided_at = now(), voided_by = actor, voided_at_version = NEW.version
@@ -454,12 +454,38 @@ BEGIN
             FROM mixerai.content_versions v
             WHERE v.content_id = NEW.id AND v.version = NEW.approved_version;
         END IF;
-    END IF;
+    END;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER content_version_record AFTER INSERT OR UPDATE ON mixerai.content
+CREATE TRIGGER content_version_record AFTER UPDATE ON mixerai.content
     FOR EACH ROW EXECUTE FUNCTION mixerai.content_record();
+
+-- The first version of new items, one statement per INSERT (a bulk insert of a thousand items is one
+-- more INSERT here, as for the search side table).
+CREATE FUNCTION mixerai.content_record_inserted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+BEGIN
+    IF TG_TABLE_SCHEMA <> 'mixerai' OR TG_TABLE_NAME <> 'content' THEN
+        RAISE EXCEPTION 'content_record_inserted is for mixerai.content only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    INSERT INTO mixerai.content_versions (content_id, brand_id, version, title, body, excerpt, fields,
+                                          metadata, tags, categories, template_id, template_version, note,
+                                          content_hash, created_by)
+    SELECT i.id, i.brand_id, i.latest_version, i.title, i.body, i.excerpt, i.fields, i.metadata, i.tags,
+           i.categories, i.template_id, t.version, i.version_note,
+           mixerai.content_hash(i.title, i.body, i.excerpt, i.fields, i.metadata, i.tags, i.categories,
+                                i.template_id),
+           i.updated_by
+    FROM inserted i
+    LEFT JOIN mixerai.content_templates t ON t.id = i.template_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER content_version_record_insert AFTER INSERT ON mixerai.content
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION mixerai.content_record_inserted();
 
 -- Members read the history and the approvals; nobody but these triggers writes them.
 GRANT SELECT ON mixerai.content_versions, mixerai.content_approvals TO mixerai_app;

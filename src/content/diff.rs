@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::versions::ContentVersion;
 
-/// What changed from one version of an item to another, in document order.
+/// What changed from one version of an item to another, in the order of the paths.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContentDiff {
     /// The version compared from.

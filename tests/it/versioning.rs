@@ -704,7 +704,7 @@ async fn a_draft_of_a_published_item_leaves_the_live_version_serving_until_publi
         .list_live(&PageRequest::first(10))
         .await
         .unwrap();
-    assert_eq!(listed.items, [served.clone()]);
+    assert_eq!(listed.items, std::slice::from_ref(&served));
 
     // Discard: the head holds the live content again; the live version was never touched.
     let discarded = s
