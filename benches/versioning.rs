@@ -209,7 +209,7 @@ async fn wal_lsn(f: &Fixture) -> i64 {
 }
 
 /// Saves measured per item for the WAL figures.
-const WAL_SAVES: i32 = 20;
+const WAL_SAVES: i32 = 100;
 
 /// The WAL of one save of `id` (at `version`), averaged over [`WAL_SAVES`] consecutive saves.
 async fn wal_per_save(f: &Fixture, id: ContentId, mut version: i32, counter: &AtomicUsize) -> i64 {
@@ -274,9 +274,9 @@ fn versioning(c: &mut Criterion) {
     let counter = AtomicUsize::new(0);
 
     let (wal_ten, wal_thousand) = rt.block_on(wal_figures(f, &counter));
-    println!("wal_bytes_per_save/version_10: {wal_ten} bytes (saves 11..=30 of one item)");
+    println!("wal_bytes_per_save/version_10: {wal_ten} bytes (saves 11..=110 of one item)");
     println!(
-        "wal_bytes_per_save/version_1000: {wal_thousand} bytes (saves 1000..=1019 of another)"
+        "wal_bytes_per_save/version_1000: {wal_thousand} bytes (saves 1000..=1099 of another)"
     );
 
     let mut group = c.benchmark_group("read_live_version");
