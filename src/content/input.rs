@@ -256,7 +256,8 @@ pub struct ContentFilter {
     /// Only this content type.
     #[serde(rename = "type")]
     pub content_type: Option<String>,
-    /// Only this status.
+    /// Only heads in this status (`published`: the head is the live version; every item with a live
+    /// version, drafts ahead of it included, is what [`ContentRepo::list_live`](super::ContentRepo::list_live) lists).
     pub status: Option<ContentStatus>,
     /// Only items carrying this tag (compared as tags are stored: trimmed and lowercased).
     pub tag: Option<String>,

@@ -12,7 +12,7 @@ use super::input::Fields;
 use super::model::{Content, ContentStatus, SeoMetadata, content_columns};
 use super::repo::ContentRepo;
 use crate::page::{Page, PageRequest};
-use crate::repo::{Keyset, Needs, page};
+use crate::repo::Needs;
 use crate::types::{BrandId, ContentId, Slug, TemplateId, UserId};
 use crate::{Error, Result};
 
@@ -145,11 +145,28 @@ macro_rules! live_select {
     };
 }
 
-/// The keyset of [`ContentRepo::list_live`]: latest first publication first.
-const BY_PUBLICATION: Keyset = Keyset {
-    at: "c.published_at",
-    id: "c.id",
-};
+/// [`ContentRepo::list_live`]'s statement up to the keyset condition: the brand's live heads (`$1`),
+/// at most `$2`; [`live_page_end`] closes it.
+macro_rules! live_page {
+    () => {
+        concat!(
+            "SELECT c.slug, c.type, c.status, c.published_at, c.expires_at, ",
+            version_columns!(),
+            " FROM (SELECT id, slug, type, status, published_at, expires_at, live_version
+                    FROM mixerai.content
+                    WHERE deleted_at IS NULL AND live_version IS NOT NULL AND brand_id = $1"
+        )
+    };
+}
+
+/// The end of [`live_page`]: the page's order and limit, then its live versions.
+macro_rules! live_page_end {
+    () => {
+        " ORDER BY published_at DESC, id DESC LIMIT $2) c
+          JOIN mixerai.content_versions v ON v.content_id = c.id AND v.version = c.live_version
+          ORDER BY c.published_at DESC, c.id DESC"
+    };
+}
 
 impl ContentRepo<'_> {
     /// The live version of a live (not soft-deleted) item, as readers of the published item get it,
@@ -181,19 +198,35 @@ impl ContentRepo<'_> {
     #[tracing::instrument(name = "mixerai.content.list_live", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn list_live(&mut self, request: &PageRequest) -> Result<Page<LiveContent>> {
         let brand = self.ctx.tenant_brand();
-        let mut q = sqlx::QueryBuilder::new(concat!(
-            live_select!(),
-            "c.live_version IS NOT NULL AND c.brand_id = "
-        ));
-        q.push_bind(brand);
-        page(
-            self.conn(),
-            q,
-            request,
-            BY_PUBLICATION,
-            |l: &LiveContent| (l.published_at, l.version.content_id.as_uuid()),
-        )
-        .await
+        // The page of heads first (an ordered scan of idx_content_brand_live that stops at the
+        // limit), then its live versions by primary key. Joined before the limit, the planner
+        // misjudges the join under both tables' policies and reads, joins and sorts every live item
+        // of the brand (measured at 100k items: all 125 of brand-001's for a page of 50).
+        let rows = match request.after_key() {
+            (Some(at), Some(id)) => {
+                sqlx::query_as::<_, LiveContent>(concat!(
+                    live_page!(),
+                    " AND (published_at, id) < ($3, $4)",
+                    live_page_end!()
+                ))
+                .bind(brand)
+                .bind(request.fetch_limit())
+                .bind(at)
+                .bind(id)
+                .fetch_all(self.conn())
+                .await?
+            }
+            _ => {
+                sqlx::query_as::<_, LiveContent>(concat!(live_page!(), live_page_end!()))
+                    .bind(brand)
+                    .bind(request.fetch_limit())
+                    .fetch_all(self.conn())
+                    .await?
+            }
+        };
+        Ok(Page::from_rows(rows, request, |l: &LiveContent| {
+            (l.published_at, l.version.content_id.as_uuid())
+        }))
     }
 
     /// Version `version` of an item of the brand (soft-deleted items keep their history).

@@ -347,11 +347,13 @@ fn assert_index_scan(explain: &Value, relation: &str, index: &str, what: &str) {
 const LIVE_GET: &str = "SELECT v.title FROM mixerai.content c
     JOIN mixerai.content_versions v ON v.content_id = c.id AND v.version = c.live_version
     WHERE c.deleted_at IS NULL AND c.id = $1";
-/// A brand's latest published items (ContentRepo::list_live).
-const LIVE_LIST: &str = "SELECT v.title FROM mixerai.content c
+/// A brand's latest published items (ContentRepo::list_live): the page of heads, then their versions.
+const LIVE_LIST: &str =
+    "SELECT v.title FROM (SELECT id, published_at, live_version FROM mixerai.content
+        WHERE deleted_at IS NULL AND live_version IS NOT NULL AND brand_id = $1
+        ORDER BY published_at DESC, id DESC LIMIT 51) c
     JOIN mixerai.content_versions v ON v.content_id = c.id AND v.version = c.live_version
-    WHERE c.deleted_at IS NULL AND c.live_version IS NOT NULL AND c.brand_id = $1
-    ORDER BY c.published_at DESC, c.id DESC LIMIT 51";
+    ORDER BY c.published_at DESC, c.id DESC";
 /// A page of an item's history (ContentRepo::history).
 const HISTORY: &str = "SELECT v.version FROM mixerai.content_versions v
     WHERE v.content_id = $1 AND v.version < 9223372036854775807 ORDER BY v.version DESC LIMIT 26";

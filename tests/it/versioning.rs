@@ -12,7 +12,7 @@ use mixerai_data::content::{
     publish_due,
 };
 use mixerai_data::page::PageRequest;
-use mixerai_data::test_support::TestDatabase;
+use mixerai_data::test_support::{TestDatabase, TestServer};
 use mixerai_data::types::{BrandId, ContentId, UserId};
 use mixerai_data::{Error, Scope};
 use serde_json::json;
@@ -1177,7 +1177,21 @@ async fn version_rows_and_approvals_cannot_be_changed_or_deleted_by_the_applicat
 
 #[tokio::test]
 async fn the_wal_of_a_save_is_the_same_at_version_10_and_at_version_1000() {
-    let w = world().await;
+    // A cluster of this test's own: WAL positions are the cluster's, and the suite's other tests
+    // write into the shared one meanwhile. (With MIXERAI_TEST_DATABASE_URL set, that server is used.)
+    let server: &'static TestServer = Box::leak(Box::new(TestServer::start().await.unwrap()));
+    let db = server.database().await.unwrap();
+    let p = pool(&db);
+    let editor = insert_user(p, "wal@example.com").await;
+    let brand = insert_brand(p, "wal", editor).await;
+    insert_role(p, editor, brand, "editor").await;
+    let w = World {
+        a: BrandId::from_uuid(brand),
+        admin: UserId::from_uuid(editor),
+        editor: UserId::from_uuid(editor),
+        viewer: UserId::from_uuid(editor),
+        db,
+    };
     let a = w.item("Ten").await;
     let b = w.item("Thousand").await;
     // Each save through every trigger, as raw SQL on the owner's connection.
