@@ -36,7 +36,9 @@ const RARE_WORD: &str = "4200";
 
 /// The columns the crate reads for a `Content`, so both sides move the same bytes.
 const COLUMNS: &str = "id, brand_id, template_id, type, title, slug, fields, body, excerpt, metadata, \
-    status, published_at, version, tags, categories, created_by, created_at, updated_by, updated_at, deleted_at";
+    status, published_at, published_by, tags, categories, version, latest_version, live_version, \
+    approved_version, scheduled_version, scheduled_for, expires_at, version_note, created_by, created_at, \
+    updated_by, updated_at, deleted_at";
 
 struct Fixture {
     _db: TestDatabase,

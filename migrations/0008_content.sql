@@ -1,8 +1,11 @@
 -- 0008 content: one row per content item (the head), and its full-text search. Spec 2.3 / 3.3.
 --
--- Shaped for versioning: this row is the item's current state and `version` counts its saves (it is the
--- optimistic-concurrency token). An immutable version log will hang off it with direct pointers from
--- this row to the draft and live versions, so "latest" is never found by max(version) or a flag.
+-- This row is the item's head: its latest draft (the working copy) and `version`, the optimistic-
+-- concurrency token every write moves. The immutable version log (mixerai.content_versions, 0014) and
+-- the lifecycle (0015) hang off it through direct pointers kept on this row: `latest_version` (the
+-- version the head's content is), `live_version` (what readers of the published item get),
+-- `approved_version` (the standing approval) and `scheduled_version` (what a due schedule publishes), so
+-- "latest" and "live" are one indexed look-up, never max(version), never a flag rewritten on older rows.
 -- Erratum E7: not partitioned (a partitioned table's unique keys must include the partition key, which
 -- would break every foreign key to content.id).
 
@@ -26,11 +29,19 @@ CREATE TABLE mixerai.content (
     -- SEO: {metaTitle, metaDescription, keywords[], ogImage, canonicalUrl}
     metadata JSONB NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
 
+    -- The lifecycle state of the head (the working copy), moved only as mixerai.content_transitions
+    -- allows (0015); the pointers below say what is live and what is scheduled.
     status VARCHAR(50) NOT NULL DEFAULT 'draft' CONSTRAINT content_status_check CHECK (status IN
         ('draft', 'pending_review', 'in_review', 'approved', 'scheduled', 'published', 'archived', 'rejected')),
+    -- When, and by whom, the item first went live: set by publishing only (0015), kept across republishes.
     published_at TIMESTAMPTZ,
     published_by UUID REFERENCES mixerai.users (id),
+    -- A pending schedule: `scheduled_version` goes live at `scheduled_for` (publish_due), as pinned when
+    -- `scheduled_by` scheduled it, whatever the head holds by then.
     scheduled_for TIMESTAMPTZ,
+    scheduled_version INTEGER,
+    scheduled_by UUID REFERENCES mixerai.users (id),
+    -- When the live version is taken down (publish_due archives it).
     expires_at TIMESTAMPTZ,
 
     workflow_id UUID REFERENCES mixerai.workflows (id),
@@ -39,8 +50,17 @@ CREATE TABLE mixerai.content (
     workflow_data JSONB,
 
     version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+    -- The version whose content the head holds (the latest draft): the newest save, or the live version
+    -- again after a discarded draft. Set by the lifecycle trigger only (0015).
+    latest_version INTEGER NOT NULL DEFAULT 1,
+    -- The version readers of the published item get; NULL when nothing is live.
+    live_version INTEGER,
+    -- The version the standing approval approved (mixerai.content_approvals); NULL when none stands.
+    approved_version INTEGER,
+    -- The note of the latest save (copied into its version row); a save that sets none records none.
     version_note TEXT,
-    is_draft BOOLEAN NOT NULL DEFAULT true,
+    -- Whether the head is a draft: nothing live, or the head ahead of (or apart from) the live version.
+    is_draft BOOLEAN GENERATED ALWAYS AS (live_version IS DISTINCT FROM latest_version) STORED,
     -- An item of the same brand only: content_parent_fkey below names (parent_id, brand_id).
     parent_id UUID,
 
@@ -71,7 +91,19 @@ CREATE TABLE mixerai.content (
     CONSTRAINT content_id_brand_key UNIQUE (id, brand_id),
     CONSTRAINT content_parent_fkey FOREIGN KEY (parent_id, brand_id) REFERENCES mixerai.content (id, brand_id),
     CONSTRAINT content_published_has_time CHECK (status <> 'published' OR published_at IS NOT NULL),
-    CONSTRAINT content_scheduled_has_time CHECK (status <> 'scheduled' OR scheduled_for IS NOT NULL)
+    CONSTRAINT content_scheduled_has_time CHECK (status <> 'scheduled' OR scheduled_for IS NOT NULL),
+    -- The pointers' invariants, so that no write (nor a bulk load with triggers off) can leave a head
+    -- that contradicts itself. Pointers name versions at or before the head's.
+    CONSTRAINT content_versions_in_order CHECK (latest_version BETWEEN 1 AND version
+        AND live_version BETWEEN 1 AND latest_version AND approved_version BETWEEN 1 AND latest_version
+        AND scheduled_version BETWEEN 1 AND latest_version),
+    CONSTRAINT content_live_has_time CHECK (live_version IS NULL OR published_at IS NOT NULL),
+    -- `published` means the head is the live version; `approved` and `scheduled` that it is the approved one.
+    CONSTRAINT content_published_is_live CHECK (status <> 'published' OR live_version = latest_version),
+    CONSTRAINT content_approved_is_pinned CHECK (status NOT IN ('approved', 'scheduled') OR approved_version = latest_version),
+    CONSTRAINT content_schedule_is_pinned CHECK ((scheduled_version IS NULL) = (scheduled_for IS NULL)
+        AND (scheduled_version IS NULL) = (scheduled_by IS NULL)
+        AND (status <> 'scheduled' OR scheduled_version = latest_version))
 );
 
 -- Erratum W8: the spec's UNIQUE(brand_id, slug, version) kept a soft-deleted item's slug forever (and let
@@ -88,7 +120,13 @@ CREATE INDEX idx_content_created_at ON mixerai.content (created_at DESC) WHERE d
 -- PostgreSQL refuses (index predicates must be immutable). A plain partial index on published_at serves
 -- the same range queries.
 CREATE INDEX idx_content_published ON mixerai.content (published_at DESC) WHERE deleted_at IS NULL AND status = 'published';
-CREATE INDEX idx_content_scheduled ON mixerai.content (scheduled_for) WHERE deleted_at IS NULL AND status = 'scheduled';
+-- A brand's live items, latest published first (ContentRepo::list_live, keyset on (published_at, id)).
+CREATE INDEX idx_content_brand_live ON mixerai.content (brand_id, published_at DESC, id DESC)
+    WHERE deleted_at IS NULL AND live_version IS NOT NULL;
+-- What publish_due finds: due schedules, and live items that expire.
+CREATE INDEX idx_content_scheduled ON mixerai.content (scheduled_for) WHERE deleted_at IS NULL AND scheduled_version IS NOT NULL;
+CREATE INDEX idx_content_expiring ON mixerai.content (expires_at)
+    WHERE deleted_at IS NULL AND live_version IS NOT NULL AND expires_at IS NOT NULL;
 CREATE INDEX idx_content_workflow ON mixerai.content (workflow_id, current_step_id) WHERE workflow_id IS NOT NULL;
 CREATE INDEX idx_content_template ON mixerai.content (template_id) WHERE template_id IS NOT NULL;
 CREATE INDEX idx_content_parent ON mixerai.content (parent_id) WHERE parent_id IS NOT NULL;
@@ -99,6 +137,7 @@ CREATE INDEX idx_content_brand ON mixerai.content (brand_id);
 CREATE INDEX idx_content_created_by ON mixerai.content (created_by);
 CREATE INDEX idx_content_updated_by ON mixerai.content (updated_by);
 CREATE INDEX idx_content_published_by ON mixerai.content (published_by) WHERE published_by IS NOT NULL;
+CREATE INDEX idx_content_scheduled_by ON mixerai.content (scheduled_by) WHERE scheduled_by IS NOT NULL;
 CREATE INDEX idx_content_categories ON mixerai.content USING gin (categories);
 CREATE INDEX idx_content_fields ON mixerai.content USING gin (fields jsonb_path_ops);
 
@@ -107,7 +146,7 @@ CREATE TRIGGER content_stamp_update BEFORE UPDATE ON mixerai.content
 
 CREATE TRIGGER content_stamp_actor BEFORE INSERT OR UPDATE ON mixerai.content
     FOR EACH ROW EXECUTE FUNCTION mixerai.stamp_actor('created_by=insert', 'updated_by=insert',
-                                                      'updated_by=update', 'published_by=change');
+                                                      'updated_by=update');
 
 -- A template or workflow named by an item must be one assigned to the item's brand: the foreign keys
 -- alone accept any tenant's, and such a reference would also block that tenant's later purge. Reported

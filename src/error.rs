@@ -11,6 +11,7 @@
 //! | [`Error::Invalid`] | input refused, by a builder or by a CHECK / NOT NULL constraint, every problem with its field | fix the input |
 //! | [`Error::Conflict`] | a unique key is taken (a slug, an address, the one default workflow) | choose another value |
 //! | [`Error::Stale`] | the row changed since the caller read it (its `version` moved on) | re-read, then decide |
+//! | [`Error::IllegalTransition`] | a content item cannot go from its status to the one asked for | take a step the [transition table](crate::content#lifecycle) allows |
 //! | [`Error::InvalidReference`] | a referenced row does not exist, or is not the scope's to reference | fix the reference |
 //! | [`Error::NotFound`] | no such row, or not visible in this scope | nothing to act on |
 //! | [`Error::Forbidden`] | the acting user may not do this | ask someone who may |
@@ -61,6 +62,17 @@ pub enum Error {
         expected: i32,
         /// The version the row is at.
         actual: i32,
+    },
+
+    /// A content item cannot move from status `from` to `to`: no step of the
+    /// [transition table](crate::content#lifecycle) leads there (the database refused it, whoever
+    /// asked). Nothing was written. Take a step the table allows from `from`.
+    #[error("content cannot go from {} to {}", from.as_str(), to.as_str())]
+    IllegalTransition {
+        /// The status the item is in.
+        from: crate::content::ContentStatus,
+        /// The status asked for.
+        to: crate::content::ContentStatus,
     },
 
     /// A referenced row does not exist, or is not one the scope may reference (SQLSTATE 23503): a
@@ -241,6 +253,18 @@ impl From<sqlx::Error> for Error {
                 constraint,
                 source: Some(err),
             },
+            Some("23514") if constraint == "content_status_transition" => {
+                // The lifecycle trigger (migration 0014) names the step in its detail: `from>to`.
+                let detail = db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|e| e.detail())
+                    .and_then(|d| d.split_once('>'))
+                    .and_then(|(from, to)| Some((from.parse().ok()?, to.parse().ok()?)));
+                match detail {
+                    Some((from, to)) => Error::IllegalTransition { from, to },
+                    None => Error::Database(err),
+                }
+            }
             Some("23514") => {
                 let field = constraint_field(table.as_deref(), &constraint, "_check")
                     .unwrap_or_else(|| constraint.clone());
@@ -327,6 +351,14 @@ const CONSTRAINT_FIELDS: &[(&str, &str)] = &[
     ("content_brand_slug_key", "slug"),
     ("content_published_has_time", "published_at"),
     ("content_scheduled_has_time", "scheduled_for"),
+    ("content_schedule_is_pinned", "scheduled_for"),
+    ("content_created_as_draft", "status"),
+    ("content_one_lifecycle_step", "status"),
+    ("content_published_is_live", "status"),
+    ("content_approved_is_pinned", "status"),
+    ("content_publish_approved", "approved_version"),
+    ("content_live_has_time", "published_at"),
+    ("content_versions_in_order", "version"),
     ("workflow_instances_content_fkey", "content_id"),
     ("workflow_instances_one_active", "content_id"),
     ("workflow_instances_completed_when_done", "completed_at"),

@@ -13,7 +13,7 @@
 //! | [`types`] | value types parsed once at the edge ([`types::Email`], [`types::Slug`], ISO codes, ...) and typed ids |
 //! | [`users`] | users: the account and the public profile members see of each other, builder, versioned profile patch, soft delete; passwords, sign-in with lockout, MFA secret and backup codes (system scope only, feature `crypto`) |
 //! | [`brands`] | brands (identity, voice, guardrails, hierarchy, master claim brands), memberships with temporary access and access tracking, vetting agencies |
-//! | [`content`] | content items: versioned updates, soft delete, filtered pages, full-text search, bulk insert, creation from a template |
+//! | [`content`] | content items: versioned updates, soft delete, filtered pages, full-text search, bulk insert, creation from a template; the version log (history, diff, restore), drafts of published items, the publishing lifecycle, approvals pinned to a version, scheduled publishing |
 //! | [`templates`] | content templates: typed field definitions and [`templates::Template::validate`] over a content item's fields |
 //! | [`workflows`] | review and approval workflow definitions; one default per brand and content type |
 //! | [`claims`] | claims a brand may, may not or must make, by market and date: resolution by precedence, compliance checks of content, the approval and publishing gate |

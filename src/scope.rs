@@ -8,7 +8,7 @@ use tracing::Instrument;
 use crate::ai::AiGenerationRepo;
 use crate::brands::{BrandRepo, BrandRole};
 use crate::claims::ClaimRepo;
-use crate::content::ContentRepo;
+use crate::content::{ContentRepo, PublishingJob};
 use crate::events::EventRepo;
 use crate::repo::Ctx;
 use crate::templates::TemplateRepo;
@@ -385,6 +385,12 @@ impl SystemScope {
     /// scope).
     pub fn events(&mut self) -> EventRepo<'_> {
         EventRepo::new(&mut self.ctx)
+    }
+
+    /// The content publishing job over every brand: due schedules go live, expired items come down
+    /// (see [`content::publish_due`](crate::content::publish_due) for the whole run).
+    pub fn content_publishing(&mut self) -> PublishingJob<'_> {
+        PublishingJob::new(&mut self.ctx)
     }
 
     /// The scope's connection, for maintenance queries of the host's own.

@@ -101,10 +101,10 @@ input! {
         tags "tags": list String => Vec<String>, tags maybe_tags tag;
         /// Categories (trimmed; repeats dropped).
         categories "categories": list String => Vec<String>, categories maybe_categories category;
-        /// Status (default `draft`). `published` stamps `published_at` (once: a republish keeps the
-        /// first date); `scheduled` needs a publication time, which a patch cannot set, so it is
-        /// refused.
-        status "status": value ContentStatus => ContentStatus, status maybe_status;
+        /// When the live version is taken down by the publishing job (`null`: never).
+        expires_at "expires_at": nullable DateTime<Utc> => DateTime<Utc>, expires_at maybe_expires_at clear_expires_at;
+        /// A note on this save, kept with its version in the history (at most 1,000 characters).
+        note "version_note" json "note": nullable String => String, note maybe_note clear_note;
     }
 }
 
@@ -183,18 +183,8 @@ fn parse(input: &ContentInput, mode: Mode) -> Result<ContentValues, ValidationEr
         }
         None => (mode == Mode::Create).then(SeoMetadata::default),
     };
-    let status = p.defaulted(
-        "status",
-        &input.status,
-        || ContentStatus::Draft,
-        |s| {
-            if *s == ContentStatus::Scheduled {
-                Err("scheduling needs a publication time; not set by a patch")
-            } else {
-                Ok(*s)
-            }
-        },
-    );
+    let expires_at = p.nullable("expires_at", &input.expires_at, |t| Ok::<_, &str>(*t));
+    let note = p.nullable("note", &input.note, |n| owned(non_blank(n, 1000)));
     p.finish(ContentValues {
         content_type,
         title,
@@ -205,7 +195,8 @@ fn parse(input: &ContentInput, mode: Mode) -> Result<ContentValues, ValidationEr
         metadata,
         tags,
         categories,
-        status,
+        expires_at,
+        note,
     })
 }
 
@@ -265,7 +256,8 @@ pub struct ContentFilter {
     /// Only this content type.
     #[serde(rename = "type")]
     pub content_type: Option<String>,
-    /// Only this status.
+    /// Only heads in this status (`published`: the head is the live version; every item with a live
+    /// version, drafts ahead of it included, is what [`ContentRepo::list_live`](super::ContentRepo::list_live) lists).
     pub status: Option<ContentStatus>,
     /// Only items carrying this tag (compared as tags are stored: trimmed and lowercased).
     pub tag: Option<String>,
@@ -406,14 +398,14 @@ mod tests {
     }
 
     #[test]
-    fn a_patch_cannot_change_the_type_or_schedule() {
+    fn a_patch_cannot_change_the_type_nor_carry_a_blank_note() {
         let err = ContentPatch::builder()
             .content_type("page")
-            .status(ContentStatus::Scheduled)
+            .note("  ")
             .build()
             .unwrap_err();
         assert!(
-            err.get("type").is_some() && err.get("status").is_some(),
+            err.get("type").is_some() && err.get("note").is_some(),
             "{err}"
         );
     }

@@ -129,16 +129,34 @@ pub struct Content {
     pub excerpt: Option<String>,
     /// SEO metadata.
     pub metadata: Json<SeoMetadata>,
-    /// Status.
+    /// Where the head (the working copy) is in its life; see the [transition table](super#lifecycle).
     pub status: ContentStatus,
-    /// When it was (first) published.
+    /// When it first went live (set by publishing only, kept across republishes).
     pub published_at: Option<DateTime<Utc>>,
+    /// Who first published it (set by publishing only).
+    pub published_by: Option<UserId>,
     /// Tags, trimmed and lowercased.
     pub tags: Vec<String>,
     /// Categories, trimmed.
     pub categories: Vec<String>,
-    /// Saves so far, counting the first: the optimistic-concurrency token every write names.
+    /// The optimistic-concurrency token every write names: one more on every write (saves, transitions,
+    /// publications), whoever makes it.
     pub version: i32,
+    /// The version whose content this head holds: the latest draft (a row of the history).
+    pub latest_version: i32,
+    /// The version readers of the published item get ([`ContentRepo::get_live`](super::ContentRepo::get_live));
+    /// `None` when nothing is live.
+    pub live_version: Option<i32>,
+    /// The version the standing approval approved; `None` when none stands.
+    pub approved_version: Option<i32>,
+    /// The version a pending schedule publishes at [`scheduled_for`](Self::scheduled_for).
+    pub scheduled_version: Option<i32>,
+    /// When the pending schedule publishes [`scheduled_version`](Self::scheduled_version).
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// When the live version is taken down by the publishing job.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The note of the latest save, if it had one.
+    pub version_note: Option<String>,
     /// Who created it.
     pub created_by: UserId,
     /// When it was created.
@@ -156,8 +174,9 @@ pub struct Content {
 macro_rules! content_columns {
     () => {
         "id, brand_id, template_id, type, title, slug, fields, body, excerpt, metadata, status, \
-         published_at, tags, categories, version, created_by, created_at, updated_by, updated_at, \
-         deleted_at"
+         published_at, published_by, tags, categories, version, latest_version, live_version, \
+         approved_version, scheduled_version, scheduled_for, expires_at, version_note, created_by, \
+         created_at, updated_by, updated_at, deleted_at"
     };
 }
 pub(crate) use content_columns;

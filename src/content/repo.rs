@@ -42,7 +42,7 @@ impl<'a> From<&'a NewContent> for Row<'a> {
 /// is [`Error::NotFound`], and so is changing one.
 #[derive(Debug)]
 pub struct ContentRepo<'s> {
-    ctx: &'s mut Ctx,
+    pub(super) ctx: &'s mut Ctx,
 }
 
 impl<'s> ContentRepo<'s> {
@@ -50,7 +50,7 @@ impl<'s> ContentRepo<'s> {
         Self { ctx }
     }
 
-    fn conn(&mut self) -> &mut PgConnection {
+    pub(super) fn conn(&mut self) -> &mut PgConnection {
         self.ctx.conn()
     }
 
@@ -186,13 +186,17 @@ impl<'s> ContentRepo<'s> {
         .ok_or(Error::NotFound { entity: "content" })
     }
 
-    /// Applies `patch` to a live item if it is still at `expected_version` (the `version` the caller
-    /// read); the database adds one to the version. If the item was saved since, nothing is written
-    /// and the error is [`Error::Stale`] with the version it is at; a new slug that is taken is
-    /// [`Error::Conflict`] on `content_brand_slug_key`; an absent, deleted or invisible item is
-    /// [`Error::NotFound`]; a user who may read but not write is [`Error::Forbidden`]. New `fields` of
-    /// an item made from a template are checked against it as at creation ([`Error::Invalid`], every
-    /// problem). An empty patch writes nothing (no new version, no audit event) and returns the item.
+    /// Saves `patch` to a live item if it is still at `expected_version` (the `version` the caller
+    /// read); the database adds one to the version. A patch that changes the content (title, body,
+    /// excerpt, fields, metadata, tags, categories) is a save: a new version in the history, with the
+    /// patch's note, and the lifecycle moves as a save moves it (a published item gets a draft while its
+    /// live version keeps serving; an approved one goes back to review, its approval void; see the
+    /// [module docs](super#lifecycle)). If the item was written since, nothing is written and the error
+    /// is [`Error::Stale`] with the version it is at; a new slug that is taken is [`Error::Conflict`] on
+    /// `content_brand_slug_key`; an absent, deleted or invisible item is [`Error::NotFound`]; a user who
+    /// may read but not write is [`Error::Forbidden`]. New `fields` of an item made from a template are
+    /// checked against it as at creation ([`Error::Invalid`], every problem). An empty patch (or one
+    /// with only a note) writes nothing (no new version, no audit event) and returns the item.
     #[tracing::instrument(name = "mixerai.content.update", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn update(
         &mut self,
@@ -200,7 +204,12 @@ impl<'s> ContentRepo<'s> {
         expected_version: i32,
         patch: &ContentPatch,
     ) -> Result<Content> {
-        if patch.is_empty() {
+        let only_note = super::input::ContentValues {
+            note: None,
+            ..patch.values.clone()
+        }
+        .is_empty();
+        if only_note {
             let current = self.get(id).await?;
             return if current.version == expected_version {
                 Ok(current)
@@ -224,10 +233,6 @@ impl<'s> ContentRepo<'s> {
             ") = (SELECT ",
             content_input_columns!(),
             " FROM jsonb_populate_record(t, $3)),
-                published_at = CASE WHEN $3 ->> 'status' = 'published'
-                                    THEN coalesce(t.published_at, now()) ELSE t.published_at END,
-                published_by = CASE WHEN $3 ->> 'status' = 'published' AND t.published_at IS NULL
-                                    THEN $4 ELSE t.published_by END,
                 updated_by = $4
              WHERE t.id = $1 AND t.version = $2 AND t.deleted_at IS NULL
              RETURNING ",
@@ -270,7 +275,12 @@ impl<'s> ContentRepo<'s> {
         }
     }
 
-    async fn refused(&mut self, id: ContentId, expected: i32, needs: Needs) -> Result<Error> {
+    pub(super) async fn refused(
+        &mut self,
+        id: ContentId,
+        expected: i32,
+        needs: Needs,
+    ) -> Result<Error> {
         why_unchanged(self.conn(), PROBE, "content", id.as_uuid(), expected, needs).await
     }
 

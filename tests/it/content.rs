@@ -199,13 +199,13 @@ async fn builder_and_patch_report_every_problem_together() {
         .slug("-x")
         .excerpt("\0")
         .tags(["ok", " "])
-        .status(ContentStatus::Scheduled)
+        .note(" ")
         .build()
         .unwrap_err();
     let fields: Vec<&str> = err.errors().iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
         fields,
-        ["title", "slug", "excerpt", "tags[1]", "status"],
+        ["title", "slug", "excerpt", "tags[1]", "note"],
         "{err}"
     );
 }
@@ -227,7 +227,6 @@ async fn update_applies_only_what_the_patch_sets_and_counts_the_save() {
         .clear_body()
         .tags(["New", "new", "other"])
         .metadata(seo())
-        .status(ContentStatus::Published)
         .build()
         .unwrap();
     let mut s = w.editor().await;
@@ -244,16 +243,12 @@ async fn update_applies_only_what_the_patch_sets_and_counts_the_save() {
     assert_eq!(updated.categories, vec!["Kept"]);
     assert_eq!(updated.tags, vec!["new", "other"]);
     assert_eq!(updated.metadata.0, seo());
-    assert_eq!(updated.status, ContentStatus::Published);
-    let published_at = updated.published_at.expect("publishing stamps the time");
-    // A second publish keeps the first date.
-    let again = ContentPatch::builder()
-        .status(ContentStatus::Published)
-        .build()
-        .unwrap();
-    let republished = s.content().update(item.id, 2, &again).await.unwrap();
-    assert_eq!(republished.version, 3);
-    assert_eq!(republished.published_at, Some(published_at));
+    assert_eq!(
+        updated.status,
+        ContentStatus::Draft,
+        "a save changes no status"
+    );
+    assert_eq!((updated.latest_version, updated.published_at), (2, None));
     s.commit().await.unwrap();
 }
 
@@ -512,18 +507,13 @@ async fn list_pages_newest_first_and_applies_every_filter() {
         .execute(p)
         .await
         .unwrap();
-    let mut s = w.editor().await;
-    let publish = ContentPatch::builder()
-        .status(ContentStatus::Published)
-        .build()
-        .unwrap();
     // The fixture's own UPDATEs above are writes too: the database counted them.
+    let mut s = w.editor().await;
     let fifth = s.content().get(ids[4]).await.unwrap();
     assert_eq!(fifth.version, 2);
-    s.content()
-        .update(ids[4], fifth.version, &publish)
-        .await
-        .unwrap();
+    drop(s);
+    crate::versioning::publish_through_review(&w.db, w.editor, w.a, ids[4]).await;
+    let mut s = w.editor().await;
 
     // Keyset pages of two: 4 3 | 2 1 | 0.
     let all = ContentFilter::default();

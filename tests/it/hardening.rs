@@ -611,17 +611,30 @@ async fn references_to_another_brands_rows_are_refused_and_actor_columns_name_th
     .await
     .unwrap();
     assert_eq!((created_by, updated_by), (w.admin_a, w.admin_a));
-    let (updated_by, published_by): (Uuid, Option<Uuid>) = sqlx::query_as(
-        "UPDATE mixerai.content SET updated_by = $2, published_by = $2, status = 'published',
-                published_at = now()
-         WHERE id = $1 RETURNING updated_by, published_by",
+    let updated_by: Uuid = sqlx::query_scalar(
+        "UPDATE mixerai.content SET updated_by = $2 WHERE id = $1 RETURNING updated_by",
     )
     .bind(ours)
     .bind(w.admin_b)
     .fetch_one(s.connection())
     .await
     .unwrap();
-    assert_eq!((updated_by, published_by), (w.admin_a, Some(w.admin_a)));
+    assert_eq!(updated_by, w.admin_a);
+    // Publication columns are the lifecycle's to set (0014): naming a publisher by hand is refused.
+    run(s.connection(), "SAVEPOINT f").await.unwrap();
+    let err = run(
+        s.connection(),
+        &format!(
+            "UPDATE mixerai.content SET published_by = '{}', published_at = now() WHERE id = '{ours}'",
+            w.admin_b
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+        .await
+        .unwrap();
     let requester: Uuid = sqlx::query_scalar(
         "INSERT INTO mixerai.ai_generations (brand_id, user_id, type, model, prompt)
          VALUES ($1, $2, 'alt_text', 'm', 'p') RETURNING user_id",

@@ -25,4 +25,5 @@ mod scope;
 mod templates;
 mod tenancy;
 mod users;
+mod versioning;
 mod workflows;

@@ -3,8 +3,9 @@
 //! InitPlans) are part of the plan.
 
 use mixerai_data::Scope;
+use mixerai_data::page::PageRequest;
 use mixerai_data::test_support::TestDatabase;
-use mixerai_data::types::{BrandId, UserId};
+use mixerai_data::types::{BrandId, ContentId, UserId};
 use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
@@ -325,4 +326,115 @@ async fn scoped_search_uses_the_gin_index_and_filtered_lists_the_brand_index_at_
             .unwrap()
             .is_empty()
     );
+}
+
+/// Asserts no node of the plan reads `relation` sequentially and some node scans `index`.
+fn assert_index_scan(explain: &Value, relation: &str, index: &str, what: &str) {
+    let nodes = plan_nodes(&explain[0]["Plan"]);
+    assert!(
+        !nodes
+            .iter()
+            .any(|n| field(n, "Node Type") == "Seq Scan" && field(n, "Relation Name") == relation),
+        "{what}: Seq Scan on {relation} in\n{explain:#}"
+    );
+    assert!(
+        nodes.iter().any(|n| field(n, "Index Name") == index),
+        "{what}: no scan of {index} in\n{explain:#}"
+    );
+}
+
+/// The live read (ContentRepo::get_live): the head by id, then its live version by primary key.
+const LIVE_GET: &str = "SELECT v.title FROM mixerai.content c
+    JOIN mixerai.content_versions v ON v.content_id = c.id AND v.version = c.live_version
+    WHERE c.deleted_at IS NULL AND c.id = $1";
+/// A brand's latest published items (ContentRepo::list_live): the page of heads, then their versions.
+const LIVE_LIST: &str =
+    "SELECT v.title FROM (SELECT id, published_at, live_version FROM mixerai.content
+        WHERE deleted_at IS NULL AND live_version IS NOT NULL AND brand_id = $1
+        ORDER BY published_at DESC, id DESC LIMIT 51) c
+    JOIN mixerai.content_versions v ON v.content_id = c.id AND v.version = c.live_version
+    ORDER BY c.published_at DESC, c.id DESC";
+/// A page of an item's history (ContentRepo::history).
+const HISTORY: &str = "SELECT v.version FROM mixerai.content_versions v
+    WHERE v.content_id = $1 AND v.version < 9223372036854775807 ORDER BY v.version DESC LIMIT 26";
+
+#[tokio::test]
+async fn live_reads_history_and_due_schedules_are_index_look_ups_at_100k_items() {
+    let seeded = seed_100k().await;
+    let live: Uuid = sqlx::query_scalar(
+        "SELECT id FROM mixerai.content WHERE brand_id = $1 AND live_version IS NOT NULL LIMIT 1",
+    )
+    .bind(seeded.own)
+    .fetch_one(pool(&seeded.db))
+    .await
+    .unwrap();
+    let mut scope = seeded.scope().await;
+    for (what, plan) in explain_both(&mut scope, LIVE_GET, live).await {
+        assert_index_scan_on_content(
+            &plan,
+            |i| matches!(i, "content_pkey" | "content_id_brand_key"),
+            &format!("live read, {what}"),
+        );
+        assert_index_scan(
+            &plan,
+            "content_versions",
+            "content_versions_pkey",
+            &format!("live read, {what}"),
+        );
+    }
+    for (what, plan) in explain_both(&mut scope, LIVE_LIST, seeded.own).await {
+        assert_index_scan(
+            &plan,
+            "content",
+            "idx_content_brand_live",
+            &format!("live list, {what}"),
+        );
+        assert_index_scan(
+            &plan,
+            "content_versions",
+            "content_versions_pkey",
+            &format!("live list, {what}"),
+        );
+    }
+    for (what, plan) in explain_both(&mut scope, HISTORY, live).await {
+        assert_index_scan(
+            &plan,
+            "content_versions",
+            "content_versions_pkey",
+            &format!("history, {what}"),
+        );
+    }
+    // The crate's own calls answer from those indexes.
+    assert_eq!(
+        scope
+            .content()
+            .get_live(ContentId::from_uuid(live))
+            .await
+            .unwrap()
+            .version
+            .version,
+        1
+    );
+    assert!(
+        !scope
+            .content()
+            .list_live(&PageRequest::first(50))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    scope.rollback().await.unwrap();
+
+    // The publishing job's due items, across brands (a system scope).
+    let mut system = seeded.db.database().system_scope().await.unwrap();
+    let plan: Value = sqlx::query_scalar(
+        "EXPLAIN (FORMAT JSON) SELECT d.id FROM mixerai.content d
+         WHERE d.scheduled_version IS NOT NULL AND d.scheduled_for <= now() AND d.deleted_at IS NULL
+         ORDER BY d.scheduled_for LIMIT 50 FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_one(system.connection())
+    .await
+    .unwrap();
+    assert_index_scan(&plan, "content", "idx_content_scheduled", "due schedules");
 }
