@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 use tracing::Instrument;
 
 use crate::ai::AiGenerationRepo;
@@ -84,6 +84,7 @@ pub struct Scope {
     ctx: Ctx,
     user: UserId,
     brand: BrandId,
+    read_only: bool,
 }
 
 /// How long idempotency keys are meant to be kept: longer than any retry of the operation they guard.
@@ -130,14 +131,36 @@ pub(crate) struct ScopeSettings {
 pub const APP_ROLE: &str = "mixerai_app";
 
 /// What every scope runs before its `BEGIN`, in the same round trip: the session back to the settings
-/// its connection was opened with, no temporary objects, no notification channels, no session-level
-/// advisory locks, whatever the connection's previous borrower did (see [`Scope`]'s threat model).
+/// its connection was opened with, no temporary objects, no notification channels, whatever the
+/// connection's previous borrower did (see [`Scope`]'s threat model). Session-level advisory locks are
+/// released by the context statement that follows `BEGIN` (`pg_advisory_unlock_all()` is not
+/// transactional, so inside the scope it releases the same locks, one statement fewer).
 ///
 /// A transaction of its own, committed before the scope's `BEGIN`: statements before a `BEGIN` in one
-/// simple query would otherwise join its transaction, and a scope that rolls back would undo the
-/// reset (an explicit `COMMIT` of that implicit block works too, but warns on every scope).
-const SESSION_RESET: &str =
-    "BEGIN; RESET ALL; DISCARD TEMP; UNLISTEN *; SELECT pg_advisory_unlock_all(); COMMIT;";
+/// simple query would otherwise join its transaction, and a scope that rolls back (every read-only
+/// scope does) would undo the reset (an explicit `COMMIT` of that implicit block works too, but warns
+/// on every scope).
+const SESSION_RESET: &str = "BEGIN; RESET ALL; DISCARD TEMP; UNLISTEN *; COMMIT;";
+
+/// Sends `begin` (the session reset, `BEGIN` and the context, one simple query) on a connection of
+/// `pool` and returns the open transaction: one round trip.
+///
+/// An idle connection is taken as [`PgPool::try_acquire`] takes it, without the pool's acquire-time
+/// test (`test_before_acquire`'s ping, one round trip of its own): `begin` tests the connection just as
+/// well. A connection that turns out to be dead (what the ping would have found) is dropped and the
+/// scope begins on one acquired the ordinary way; nothing of `begin` outlives a broken connection, so
+/// sending it again is safe. With no idle connection, the ordinary acquire.
+async fn open(pool: &PgPool, begin: String) -> Result<Transaction<'static, Postgres>> {
+    match pool.try_begin_with(AssertSqlSafe(begin.clone())).await {
+        Ok(Some(tx)) => return Ok(tx),
+        Ok(None) => {}
+        Err(err) if crate::error::connection_failed(&err) => {
+            tracing::debug!(error = %err, "idle connection failed; acquiring another");
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Ok(pool.begin_with(AssertSqlSafe(begin)).await?)
+}
 
 impl Scope {
     pub(crate) async fn begin(
@@ -145,29 +168,35 @@ impl Scope {
         user: UserId,
         brand: BrandId,
         settings: &ScopeSettings,
+        read_only: bool,
     ) -> Result<Self> {
         // One simple-protocol round trip: the session reset, BEGIN and the whole context. The ids are
         // typed UUIDs whose text form is hex and dashes only, and the timeout a number, so formatting
         // them into the statement cannot inject SQL; the extended protocol (binds) would cost a second
         // round trip.
         let begin = format!(
-            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}; SELECT set_config('role', '{APP_ROLE}', true), \
+            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}{}; SELECT pg_advisory_unlock_all(), \
+             set_config('role', '{APP_ROLE}', true), \
              set_config('app.current_user_id', '{user}', true), \
              set_config('app.current_brand_id', '{brand}', true), \
              set_config('lock_timeout', '{}ms', true)",
             settings.isolation.sql(),
+            if read_only { " READ ONLY" } else { "" },
             settings.lock_timeout.as_millis()
         );
-        let span = tracing::debug_span!("mixerai.scope", user = %user, brand = %brand);
-        let tx = pool
-            .begin_with(AssertSqlSafe(begin))
-            .instrument(span.clone())
-            .await?;
+        let span = tracing::debug_span!("mixerai.scope", user = %user, brand = %brand, read_only);
+        let tx = open(pool, begin).instrument(span.clone()).await?;
         Ok(Self {
             ctx: Ctx::new(tx, Some(user), Some(brand), span),
             user,
             brand,
+            read_only,
         })
+    }
+
+    /// Whether this scope was opened read-only ([`Database::read_scope`](crate::Database::read_scope)).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The user this scope acts as.
@@ -227,7 +256,14 @@ impl Scope {
     ///
     /// [`Error::Retryable`]: crate::Error::Retryable
     /// [`Error::CommitUnknown`]: crate::Error::CommitUnknown
+    ///
+    /// A read-only scope has nothing to make durable: it ends at once, with no round trip (its
+    /// `ROLLBACK` goes out with the connection's return to the pool, see [`Scope`]).
     pub async fn commit(self) -> Result<()> {
+        if self.read_only {
+            self.end_read_only();
+            return Ok(());
+        }
         let span = self.ctx.span().clone();
         self.ctx
             .into_tx()
@@ -237,11 +273,24 @@ impl Scope {
             .map_err(crate::Error::at_commit)
     }
 
-    /// Discards every change of this scope. Dropping the scope does the same.
+    /// Discards every change of this scope. Dropping the scope does the same. A read-only scope ends
+    /// at once, as with [`Scope::commit`].
     pub async fn rollback(self) -> Result<()> {
+        if self.read_only {
+            self.end_read_only();
+            return Ok(());
+        }
         let span = self.ctx.span().clone();
         self.ctx.into_tx().rollback().instrument(span).await?;
         Ok(())
+    }
+
+    /// Ends a read-only scope off the caller's path: dropping sqlx's transaction queues its
+    /// `ROLLBACK` on the connection, and the pool's return of the connection (a task of its own, which
+    /// pings the connection before it is handed out again) sends it and waits for the answer. No
+    /// borrower gets the connection before that answer; a connection that cannot give it is closed.
+    fn end_read_only(self) {
+        drop(self.ctx.into_tx());
     }
 
     /// Users visible in this scope: the acting user and the brand's members.
@@ -308,17 +357,15 @@ impl SystemScope {
         // As a tenant scope's begin (see there), with the tenant context cleared: a session-level
         // `app.*` value left behind would otherwise be read by the audit trigger as the actor.
         let begin = format!(
-            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}; SELECT set_config('app.current_user_id', '', true), \
+            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}; SELECT pg_advisory_unlock_all(), \
+             set_config('app.current_user_id', '', true), \
              set_config('app.current_brand_id', '', true), \
              set_config('lock_timeout', '{}ms', true)",
             settings.isolation.sql(),
             settings.lock_timeout.as_millis()
         );
         let span = tracing::debug_span!("mixerai.system_scope");
-        let tx = pool
-            .begin_with(AssertSqlSafe(begin))
-            .instrument(span.clone())
-            .await?;
+        let tx = open(pool, begin).instrument(span.clone()).await?;
         Ok(Self {
             ctx: Ctx::new(tx, None, None, span),
         })
