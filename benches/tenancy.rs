@@ -98,6 +98,20 @@ async fn fixture() -> Fixture {
     .fetch_all(pool)
     .await
     .unwrap();
+    // Every row the update benches touch updated once and the table vacuumed, so neither update
+    // line is the first to find the fixture's full pages (an update that finds no room on its page
+    // cannot be HOT and writes every index): both then update rows in the same state.
+    sqlx::query(
+        "UPDATE mixerai.content SET excerpt = 'warm' WHERE brand_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(brand)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql("VACUUM (ANALYZE) mixerai.content")
+        .execute(pool)
+        .await
+        .unwrap();
     Fixture {
         database: db.database().clone(),
         db,
@@ -509,23 +523,25 @@ async fn report_round_trips(f: &Fixture, counter: &AtomicUsize, begin: &str) {
 }
 
 /// The issue's aims against this run's figures, read back from criterion's output directory: the
-/// slope (criterion's headline figure) and the median (what a loaded machine's outliers move least).
+/// headline estimate criterion prints (the slope, or the mean where it fitted none) and the median
+/// (what a loaded machine's outliers move least).
 fn report_ratios() {
     let dir = std::env::var_os("CRITERION_HOME")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion")
         });
-    let estimate = |group: &str, name: &str, which: &str| -> Option<f64> {
+    let estimates = |group: &str, name: &str| -> Option<(f64, f64)> {
         let path = dir
             .join(group.replace('/', "_"))
             .join(name)
             .join("new/estimates.json");
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-        json[which]["point_estimate"].as_f64()
+        let point = |which: &str| json[which]["point_estimate"].as_f64();
+        Some((point("slope").or(point("mean"))?, point("median")?))
     };
-    println!("\nratios against the aims of issue 16 (slope; median):");
+    println!("\nratios against the aims of issue 16 (headline estimate; median):");
     for (group, a, b, aim) in [
         ("tenancy/get_by_id", "scoped", "bare", "<= 1.3x"),
         ("tenancy/list", "scoped", "bare", "<= 1.15x"),
@@ -533,27 +549,13 @@ fn report_ratios() {
         ("repo/get_by_id", "crate", "sqlx", "<= 1.05x"),
         ("repo/list", "crate", "sqlx", "<= 1.05x"),
         ("tenancy/get_by_id", "scoped", "tokio_postgres", "none"),
-        (
-            "alternatives/get_by_id",
-            "one_message",
-            "with_acquire_ping",
-            "none",
-        ),
-        (
-            "alternatives/get_by_id",
-            "write_scope",
-            "with_acquire_ping",
-            "none",
-        ),
     ] {
-        let figures = ["slope", "median"]
-            .map(|which| Some((estimate(group, a, which)?, estimate(group, b, which)?)));
-        match figures {
-            [Some((sa, sb)), Some((ma, mb))] => println!(
-                "  {group}/{a} / {b}: {:.1} / {:.1} us = {:.2}x; {:.1} / {:.1} us = {:.2}x (aim {aim})",
-                sa / 1e3,
-                sb / 1e3,
-                sa / sb,
+        match (estimates(group, a), estimates(group, b)) {
+            (Some((ha, ma)), Some((hb, mb))) => println!(
+                "  {group}/{a} / {b}: {:.1} / {:.1} us = {:.2}x; median {:.1} / {:.1} us = {:.2}x (aim {aim})",
+                ha / 1e3,
+                hb / 1e3,
+                ha / hb,
                 ma / 1e3,
                 mb / 1e3,
                 ma / mb
