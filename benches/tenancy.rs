@@ -444,7 +444,64 @@ fn tenancy(c: &mut Criterion) {
     }
 
     rt.block_on(report_round_trips(&f, &counter, &piped_begin));
+    rt.block_on(report_interleaved(&f, &counter));
     rt.block_on(pool.close());
+}
+
+/// The same-run ratios again, each pair interleaved (A, B, A, B, ...) so both lines see the same load
+/// on a shared machine, each on a pool of its own (a statement planned under row-level security is
+/// replanned when the owner runs it on the same connection, and back): medians of 1,000 runs each,
+/// after 100 warm-up runs.
+async fn report_interleaved(f: &Fixture, counter: &AtomicUsize) {
+    let pool_for = || async {
+        PgPoolOptions::new()
+            .max_connections(10)
+            .connect_with(f.db.connect_options().clone())
+            .await
+            .unwrap()
+    };
+    println!("\ninterleaved same-run ratios (median of each line; aim):");
+    for (a, b, aim) in [
+        (Op::GetScoped, Op::GetBare, "<= 1.3x"),
+        (Op::ListScoped, Op::ListBare, "<= 1.15x"),
+        (Op::UpdateScoped, Op::UpdateBare, "<= 1.6x"),
+        (Op::RepoGet, Op::SqlxGet, "<= 1.05x"),
+        (Op::RepoList, Op::SqlxList, "<= 1.05x"),
+        (Op::GetScoped, Op::GetWithPing, "none"),
+        (Op::GetScoped, Op::GetWriteScope, "none"),
+        (Op::GetScoped, Op::GetOneMessage, "none"),
+    ] {
+        let (pa, pb) = (pool_for().await, pool_for().await);
+        let (da, db) = (
+            Database::from_pool(pa.clone()),
+            Database::from_pool(pb.clone()),
+        );
+        let (mut ta, mut tb) = (Vec::new(), Vec::new());
+        for round in 0..1100 {
+            for (op, d, p, times) in [(a, &da, &pa, &mut ta), (b, &db, &pb, &mut tb)] {
+                let id = f.next_id(counter);
+                let start = Instant::now();
+                f.run(op, d, p, id).await;
+                if round >= 100 {
+                    times.push(start.elapsed());
+                }
+            }
+        }
+        let median = |t: &mut Vec<Duration>| {
+            t.sort();
+            t[t.len() / 2].as_secs_f64() * 1e6
+        };
+        let (ma, mb) = (median(&mut ta), median(&mut tb));
+        let name = |op: Op| OPS.iter().find(|(o, _)| *o == op).expect("named").1;
+        println!(
+            "  {} / {}: {ma:.1} / {mb:.1} us = {:.2}x (aim {aim})",
+            name(a),
+            name(b),
+            ma / mb
+        );
+        pa.close().await;
+        pb.close().await;
+    }
 }
 
 /// Runs each operation through a counting proxy on a one-connection pool and prints its round trips:
