@@ -55,15 +55,27 @@ GRANT USAGE ON SCHEMA mixerai TO mixerai_app;
 -- set. Both helpers therefore read with missing_ok and turn '' into NULL, so "no context" is NULL, never an
 -- error. Every policy, trigger and query reads the context through these two functions only; so may a
 -- host's own policies (see the crate's docs on host tenant tables).
+--
+-- These two, and app_can_read/write/admin below, are the one exception to "every function pins
+-- search_path": they are plain SQL expressions that the planner inlines into the calling statement
+-- (issue 16: a function with a SET clause is never inlined, and each call then costs a GUC save and
+-- restore plus a fresh plan of its body, ~10 us per call per statement, measured). Inlining parses the
+-- body under the caller's search_path, so every name in it is schema-qualified: the functions
+-- (pg_catalog.current_setting, pg_catalog.texteq), the type (pg_catalog.uuid) and the operator
+-- (OPERATOR(pg_catalog.=)); NULLIF, IN and a bare = are avoided because they look an operator up by
+-- path. Nothing a tenant creates in public or pg_temp can be picked up (tests/it/hardening.rs). None of
+-- them is SECURITY DEFINER.
 CREATE FUNCTION mixerai.app_current_user_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = ''
-    AS $$ SELECT NULLIF(pg_catalog.current_setting('app.current_user_id', true), '')::uuid $$;
+    AS $$ SELECT CASE WHEN pg_catalog.texteq(pg_catalog.current_setting('app.current_user_id', true), '')
+                      THEN NULL
+                      ELSE CAST(pg_catalog.current_setting('app.current_user_id', true) AS pg_catalog.uuid) END $$;
 
 CREATE FUNCTION mixerai.app_current_brand_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = ''
-    AS $$ SELECT NULLIF(pg_catalog.current_setting('app.current_brand_id', true), '')::uuid $$;
+    AS $$ SELECT CASE WHEN pg_catalog.texteq(pg_catalog.current_setting('app.current_brand_id', true), '')
+                      THEN NULL
+                      ELSE CAST(pg_catalog.current_setting('app.current_brand_id', true) AS pg_catalog.uuid) END $$;
 
 -- Membership helpers. SECURITY DEFINER so they can read users and user_brand_roles whatever the caller
 -- may see; STABLE and argument-free so a policy calling them as (SELECT f()) evaluates them once per
@@ -126,18 +138,17 @@ BEGIN
 END
 $$;
 
+-- Inlined into the policies' InitPlans (see the context helpers above for why no SET clause), so a
+-- policy's (SELECT mixerai.app_can_read()) costs one call of app_current_role, the lookup itself.
 CREATE FUNCTION mixerai.app_can_read() RETURNS boolean
     LANGUAGE sql STABLE
-    SET search_path = ''
-    AS $$ SELECT mixerai.app_current_role() IN ('viewer', 'editor', 'admin') IS TRUE $$;
+    AS $$ SELECT (mixerai.app_current_role() OPERATOR(pg_catalog.=) ANY ('{viewer,editor,admin}'::pg_catalog.text[])) IS TRUE $$;
 CREATE FUNCTION mixerai.app_can_write() RETURNS boolean
     LANGUAGE sql STABLE
-    SET search_path = ''
-    AS $$ SELECT mixerai.app_current_role() IN ('editor', 'admin') IS TRUE $$;
+    AS $$ SELECT (mixerai.app_current_role() OPERATOR(pg_catalog.=) ANY ('{editor,admin}'::pg_catalog.text[])) IS TRUE $$;
 CREATE FUNCTION mixerai.app_can_admin() RETURNS boolean
     LANGUAGE sql STABLE
-    SET search_path = ''
-    AS $$ SELECT mixerai.app_current_role() = 'admin' IS TRUE $$;
+    AS $$ SELECT (mixerai.app_current_role() OPERATOR(pg_catalog.=) 'admin') IS TRUE $$;
 
 -- What the policies and the application role's own statements call. Everything else (trigger
 -- functions, definer internals, maintenance) stays with the owner.

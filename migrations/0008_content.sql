@@ -184,7 +184,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.content TO mixerai_app;
 ALTER TABLE mixerai.content ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY content_scope ON mixerai.content AS RESTRICTIVE FOR ALL TO mixerai_app
     USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
-CREATE POLICY content_read ON mixerai.content FOR SELECT TO mixerai_app USING ((SELECT mixerai.app_can_read()));
+-- Reading is written as a brand equality, not as the boolean (SELECT mixerai.app_can_read()): the planner
+-- estimates a boolean InitPlan filter at half the rows, which made the brand's newest-first page look
+-- twice as dear through idx_content_brand_created as it is and pushed it onto (brand_id, status) and a
+-- sort (issue 16). As an equality it joins the brand's equivalence class: one index condition, the
+-- InitPlans compared once, the bare query's estimates and plan (tests/it/plans.rs). Same meaning: the
+-- scope's brand when the user may read there, else NULL, which no row equals.
+CREATE POLICY content_read ON mixerai.content FOR SELECT TO mixerai_app
+    USING (brand_id = (SELECT CASE WHEN mixerai.app_can_read() THEN mixerai.app_current_brand_id() END));
 CREATE POLICY content_insert ON mixerai.content FOR INSERT TO mixerai_app WITH CHECK ((SELECT mixerai.app_can_write()));
 CREATE POLICY content_update ON mixerai.content FOR UPDATE TO mixerai_app
     USING ((SELECT mixerai.app_can_write())) WITH CHECK ((SELECT mixerai.app_can_write()));

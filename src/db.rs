@@ -305,7 +305,16 @@ impl Database {
     /// enforced by PostgreSQL. See [`Scope`].
     pub async fn scope(&self, user: UserId, brand: BrandId) -> Result<Scope> {
         let pool = self.tenant_pool.as_ref().unwrap_or(&self.pool);
-        Scope::begin(pool, user, brand, &self.settings).await
+        Scope::begin(pool, user, brand, &self.settings, false).await
+    }
+
+    /// Opens a read-only tenant scope: as [`Database::scope`], in a `READ ONLY` transaction, which
+    /// ends without a round trip ([`Scope::commit`] and dropping it are the same). For reads, which
+    /// then cost what the same statements cost on the pool outside any scope, plus the policies (see
+    /// [`Scope`]). A write in it is [`Error::Forbidden`].
+    pub async fn read_scope(&self, user: UserId, brand: BrandId) -> Result<Scope> {
+        let pool = self.tenant_pool.as_ref().unwrap_or(&self.pool);
+        Scope::begin(pool, user, brand, &self.settings, true).await
     }
 
     /// Opens a system scope: a transaction with the pool's own role and no tenant context, for

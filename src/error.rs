@@ -300,6 +300,11 @@ impl From<sqlx::Error> for Error {
                 sqlstate: "40P01",
                 source: err,
             },
+            // read_only_sql_transaction: a write inside a read-only scope (Database::read_scope).
+            Some("25006") => Error::Forbidden {
+                reason: Cow::Borrowed("a read-only scope cannot write"),
+                source: Some(err),
+            },
             // lock_not_available: a lock wait ran out (the scope's lock_timeout).
             Some("55P03") => Error::Retryable {
                 sqlstate: "55P03",
@@ -314,7 +319,7 @@ impl From<sqlx::Error> for Error {
 /// a statement: I/O and TLS errors, a pool that timed out, and the server's own shutdown and connection
 /// classes (57P01 administrator shutdown or terminated backend, 57P02 crash shutdown, 57P03 cannot
 /// connect now, class 08 connection exceptions).
-fn connection_failed(err: &sqlx::Error) -> bool {
+pub(crate) fn connection_failed(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|c| {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
 use tracing::Instrument;
 
 use crate::ai::AiGenerationRepo;
@@ -52,10 +52,17 @@ use crate::{Result, ValidationErrors};
 /// - A scope starts from a clean session, whatever the previous borrower of the connection left: in
 ///   that same round trip, before `BEGIN`, `RESET ALL` (session settings, a changed `search_path`, a
 ///   session-level `app.*` value, `SET ROLE`), `DISCARD TEMP` (temporary tables that could shadow a
-///   host's unqualified names), `UNLISTEN *` and `pg_advisory_unlock_all()`, committed on their own
-///   so that a scope that rolls back does not bring the old state back. A [`SystemScope`] clears
-///   the tenant context too, so nothing a tenant set is attributed to maintenance work. Measured cost:
-///   see `benches/tenancy.rs` (the empty scope); no extra round trip.
+///   host's unqualified names) and `UNLISTEN *`, committed on their own so that a scope that rolls
+///   back (every read-only scope does) does not bring the old state back; and, with the context,
+///   `pg_advisory_unlock_all()` (session advisory locks are not transactional). A [`SystemScope`]
+///   clears the tenant context too, so nothing a tenant set is attributed to maintenance work. No
+///   extra round trip (see "What a scope costs" below).
+/// - A read-only scope ([`Database::read_scope`](crate::Database::read_scope)) is a `READ ONLY`
+///   transaction, which cannot be made read-write once its first statement ran. It ends with a
+///   `ROLLBACK` that sqlx sends with the ping of the pool's return task, before the connection can be
+///   borrowed again (a connection that fails it is closed); behind PgBouncer the server connection
+///   is released when that `ROLLBACK` completes, as after any transaction. So its context ends with
+///   it, as a committed scope's does.
 /// - Every wait on a lock in a scope is bounded: `lock_timeout` is set for the transaction
 ///   ([`Database::with_lock_timeout`](crate::Database::with_lock_timeout), 5 s by default), and a wait
 ///   that runs out is [`Error::Retryable`](crate::Error::Retryable) (`55P03`).
@@ -75,6 +82,83 @@ use crate::{Result, ValidationErrors};
 ///
 /// Commit with [`Scope::commit`]. Dropping a scope without committing rolls it back.
 ///
+/// # What a scope costs
+/// Issue 16, measured in `benches/tenancy.rs` (one run, 100k content rows over 100 brands, each
+/// scoped operation beside the same statement on the owner's pool) and counted on the wire by a proxy
+/// (`tests/it/round_trips.rs` pins the counts). The figures below are medians of 1,000 runs with the
+/// two lines of a pair alternated, on a shared two-core machine under load (load average 5 to 8):
+/// criterion's lines, measured one after another, moved by up to 2x from run to run there, while
+/// alternated pairs see the same load.
+///
+/// | operation | round trips the caller waits for | in all |
+/// |---|---|---|
+/// | the bare statement on the pool: sqlx's acquire-time ping, the statement | 2 | 3 |
+/// | a read in a read-only scope: `BEGIN` with the context, the statement | 2 | 3 |
+/// | a write scope: `BEGIN` with the context, the statement, `COMMIT` | 3 | 4 |
+///
+/// "In all" adds the ping sqlx sends when its pool takes a connection back, in a task of its own; a
+/// read-only scope's `ROLLBACK` travels with it. What a scope adds to the server's work per scope is
+/// the reset and the context (`RESET ALL`, `DISCARD TEMP`, `UNLISTEN *`, the `set_config`s: ~15 us
+/// of server time on a quiet machine), and per statement the policies' InitPlans: one lookup of the
+/// acting user's role.
+///
+/// Adopted, each for a measured reason:
+/// - **No acquire-time ping.** A scope takes an idle connection as [`PgPool::try_acquire`] does: its
+///   `BEGIN` round trip tests the connection as well as the ping would, and a connection found dead
+///   is replaced by an ordinary acquire. That round trip is what makes a scoped read cost the bare
+///   statement's two (`alternatives/get_by_id/with_acquire_ping`, the scope begun after the ping:
+///   three round trips, 432 us against 300 us).
+/// - **Read-only scopes end off the caller's path** (above). A read ended by an awaited `COMMIT`
+///   (`alternatives/get_by_id/write_scope`) is one round trip more: 385 us against 301 us.
+/// - **One cheap role lookup per statement.** The policies call the helpers as `(SELECT ...)`, so each
+///   is an InitPlan evaluated once per statement; the context helpers and `app_can_*` are now inlined
+///   (migration 0001), leaving one call of the `SECURITY DEFINER` role lookup. Measured in a
+///   server-side loop at 100k rows, the policies' cost on a cached get-by-id fell from ~43 us to
+///   ~13 us per statement.
+/// - **The list keeps its index.** `content`'s read policy is a brand equality (migration 0008): as a
+///   boolean filter the planner guessed it kept half the rows, so the newest-first page through
+///   `idx_content_brand_created` looked twice as dear and lost to `(brand_id, status)` and a sort.
+///   `tests/it/plans.rs` asserts every list shape reads that index without a sort.
+///
+/// Why a scoped read waits for two round trips, not one: sqlx 0.9 writes a statement only once every
+/// earlier answer has arrived (`wait_until_ready`), so `BEGIN` and the context cannot travel ahead of
+/// the first statement, and a [`Transaction`] can only be begun by a round trip of its own (sqlx has
+/// no pipelining, its issue 408). One round trip would take a driver that pipelines: the whole scope
+/// (reset, `BEGIN`, context, the prepared statement, `ROLLBACK`) pipelined on tokio-postgres is one
+/// round trip (`alternatives/get_by_id/pipelined_tokio_postgres`, criterion: 293 us, against 348 us
+/// for the bare statement on sqlx's pool and 81 us for the prepared statement alone on
+/// tokio-postgres). The rest of the gap to the bare statement is server work a round trip does not
+/// hide: the reset and context, and above all the first role lookup of a transaction (measured at
+/// ~85 us under that load, against ~20 us for a second statement of the same scope; where inside
+/// PostgreSQL that goes was not profiled here). Scoped get-by-id came out
+/// at 1.5x to 1.9x the bare statement in two runs (aim 1.3x), the list at 1.2x to 1.4x (aim 1.15x),
+/// the update at 1.4x to 1.9x (aim 1.6x), the repository at 0.8x to 1.0x hand-written sqlx (aim
+/// 1.05x): meeting the first three takes pipelining and a cheaper first lookup.
+///
+/// Measured and not adopted:
+/// - **The first statement in the `BEGIN` message** (typed values formatted in, the whole read as one
+///   simple query ending in `COMMIT`: `alternatives/get_by_id/one_message`, one round trip, 456 us
+///   against the adopted read's 234 us). The simple protocol plans the statement on every call, and
+///   planning under the policies costs ~80 to ~110 us of server time (server-side loop: 132 us
+///   planned against 18 us cached for a scoped get), more than a loopback round trip (~20 us on a
+///   quiet machine); it could win only where a round trip costs more than that planning (a network
+///   between host and database), and would pay for it in server CPU, the resource every tenant
+///   shares. It is also not a scope: one statement, rows in text format, parameters limited to types
+///   whose text is provably
+///   inert (uuids, numbers, timestamps), so repositories could not use it. (Executing a server-side
+///   prepared statement by name in that message would keep the plan, but names in the session are
+///   state a tenant can `DEALLOCATE` and re-`PREPARE`, and PgBouncer does not carry SQL-level
+///   prepared statements.)
+/// - **The role once per scope**, kept where the policies read it: a setting is writable by the
+///   client inside its scope (`set_config`), so a role kept there could be raised; sealing it with a
+///   MAC needs a key read per statement, measured as dear as the lookup it saves (both ~60 us per
+///   statement under load); a temporary table is a write, which a read-only scope cannot make; and a
+///   database role per brand role would let a tenant login `SET ROLE` itself up, since it must be a
+///   member of all of them. The lookup stays per statement, made cheap instead (above).
+/// - **The session reset at the end of a scope instead of the start**: it would not cover a
+///   connection used by anything else since (the host's own queries, another PgBouncer client), so
+///   the guarantee above would not hold; at the start it costs no round trip.
+///
 /// # Tracing
 /// A scope is a `tracing` span, `mixerai.scope`, with the acting `user` and `brand` as fields, open
 /// from `BEGIN` until the scope is committed, rolled back or dropped; every repository call inside it
@@ -85,6 +169,7 @@ pub struct Scope {
     ctx: Ctx,
     user: UserId,
     brand: BrandId,
+    read_only: bool,
 }
 
 /// How long idempotency keys are meant to be kept: longer than any retry of the operation they guard.
@@ -131,14 +216,36 @@ pub(crate) struct ScopeSettings {
 pub const APP_ROLE: &str = "mixerai_app";
 
 /// What every scope runs before its `BEGIN`, in the same round trip: the session back to the settings
-/// its connection was opened with, no temporary objects, no notification channels, no session-level
-/// advisory locks, whatever the connection's previous borrower did (see [`Scope`]'s threat model).
+/// its connection was opened with, no temporary objects, no notification channels, whatever the
+/// connection's previous borrower did (see [`Scope`]'s threat model). Session-level advisory locks are
+/// released by the context statement that follows `BEGIN` (`pg_advisory_unlock_all()` is not
+/// transactional, so inside the scope it releases the same locks, one statement fewer).
 ///
 /// A transaction of its own, committed before the scope's `BEGIN`: statements before a `BEGIN` in one
-/// simple query would otherwise join its transaction, and a scope that rolls back would undo the
-/// reset (an explicit `COMMIT` of that implicit block works too, but warns on every scope).
-const SESSION_RESET: &str =
-    "BEGIN; RESET ALL; DISCARD TEMP; UNLISTEN *; SELECT pg_advisory_unlock_all(); COMMIT;";
+/// simple query would otherwise join its transaction, and a scope that rolls back (every read-only
+/// scope does) would undo the reset (an explicit `COMMIT` of that implicit block works too, but warns
+/// on every scope).
+const SESSION_RESET: &str = "BEGIN; RESET ALL; DISCARD TEMP; UNLISTEN *; COMMIT;";
+
+/// Sends `begin` (the session reset, `BEGIN` and the context, one simple query) on a connection of
+/// `pool` and returns the open transaction: one round trip.
+///
+/// An idle connection is taken as [`PgPool::try_acquire`] takes it, without the pool's acquire-time
+/// test (`test_before_acquire`'s ping, one round trip of its own): `begin` tests the connection just as
+/// well. A connection that turns out to be dead (what the ping would have found) is dropped and the
+/// scope begins on one acquired the ordinary way; nothing of `begin` outlives a broken connection, so
+/// sending it again is safe. With no idle connection, the ordinary acquire.
+async fn open(pool: &PgPool, begin: String) -> Result<Transaction<'static, Postgres>> {
+    match pool.try_begin_with(AssertSqlSafe(begin.clone())).await {
+        Ok(Some(tx)) => return Ok(tx),
+        Ok(None) => {}
+        Err(err) if crate::error::connection_failed(&err) => {
+            tracing::debug!(error = %err, "idle connection failed; acquiring another");
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Ok(pool.begin_with(AssertSqlSafe(begin)).await?)
+}
 
 impl Scope {
     pub(crate) async fn begin(
@@ -146,29 +253,35 @@ impl Scope {
         user: UserId,
         brand: BrandId,
         settings: &ScopeSettings,
+        read_only: bool,
     ) -> Result<Self> {
         // One simple-protocol round trip: the session reset, BEGIN and the whole context. The ids are
         // typed UUIDs whose text form is hex and dashes only, and the timeout a number, so formatting
         // them into the statement cannot inject SQL; the extended protocol (binds) would cost a second
         // round trip.
         let begin = format!(
-            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}; SELECT set_config('role', '{APP_ROLE}', true), \
+            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}{}; SELECT pg_advisory_unlock_all(), \
+             set_config('role', '{APP_ROLE}', true), \
              set_config('app.current_user_id', '{user}', true), \
              set_config('app.current_brand_id', '{brand}', true), \
              set_config('lock_timeout', '{}ms', true)",
             settings.isolation.sql(),
+            if read_only { " READ ONLY" } else { "" },
             settings.lock_timeout.as_millis()
         );
-        let span = tracing::debug_span!("mixerai.scope", user = %user, brand = %brand);
-        let tx = pool
-            .begin_with(AssertSqlSafe(begin))
-            .instrument(span.clone())
-            .await?;
+        let span = tracing::debug_span!("mixerai.scope", user = %user, brand = %brand, read_only);
+        let tx = open(pool, begin).instrument(span.clone()).await?;
         Ok(Self {
             ctx: Ctx::new(tx, Some(user), Some(brand), span),
             user,
             brand,
+            read_only,
         })
+    }
+
+    /// Whether this scope was opened read-only ([`Database::read_scope`](crate::Database::read_scope)).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The user this scope acts as.
@@ -228,7 +341,14 @@ impl Scope {
     ///
     /// [`Error::Retryable`]: crate::Error::Retryable
     /// [`Error::CommitUnknown`]: crate::Error::CommitUnknown
+    ///
+    /// A read-only scope has nothing to make durable: it ends at once, with no round trip (its
+    /// `ROLLBACK` goes out with the connection's return to the pool, see [`Scope`]).
     pub async fn commit(self) -> Result<()> {
+        if self.read_only {
+            self.end_read_only();
+            return Ok(());
+        }
         let span = self.ctx.span().clone();
         self.ctx
             .into_tx()
@@ -238,11 +358,24 @@ impl Scope {
             .map_err(crate::Error::at_commit)
     }
 
-    /// Discards every change of this scope. Dropping the scope does the same.
+    /// Discards every change of this scope. Dropping the scope does the same. A read-only scope ends
+    /// at once, as with [`Scope::commit`].
     pub async fn rollback(self) -> Result<()> {
+        if self.read_only {
+            self.end_read_only();
+            return Ok(());
+        }
         let span = self.ctx.span().clone();
         self.ctx.into_tx().rollback().instrument(span).await?;
         Ok(())
+    }
+
+    /// Ends a read-only scope off the caller's path: dropping sqlx's transaction queues its
+    /// `ROLLBACK` on the connection, and the pool's return of the connection (a task of its own, which
+    /// pings the connection before it is handed out again) sends it and waits for the answer. No
+    /// borrower gets the connection before that answer; a connection that cannot give it is closed.
+    fn end_read_only(self) {
+        drop(self.ctx.into_tx());
     }
 
     /// Users visible in this scope: the acting user and the brand's members.
@@ -316,17 +449,15 @@ impl SystemScope {
         // As a tenant scope's begin (see there), with the tenant context cleared: a session-level
         // `app.*` value left behind would otherwise be read by the audit trigger as the actor.
         let begin = format!(
-            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}; SELECT set_config('app.current_user_id', '', true), \
+            "{SESSION_RESET} BEGIN ISOLATION LEVEL {}; SELECT pg_advisory_unlock_all(), \
+             set_config('app.current_user_id', '', true), \
              set_config('app.current_brand_id', '', true), \
              set_config('lock_timeout', '{}ms', true)",
             settings.isolation.sql(),
             settings.lock_timeout.as_millis()
         );
         let span = tracing::debug_span!("mixerai.system_scope");
-        let tx = pool
-            .begin_with(AssertSqlSafe(begin))
-            .instrument(span.clone())
-            .await?;
+        let tx = open(pool, begin).instrument(span.clone()).await?;
         Ok(Self {
             ctx: Ctx::new(tx, None, None, span),
         })

@@ -520,6 +520,54 @@ async fn definer_functions_are_unaffected_by_objects_a_tenant_creates() {
 }
 
 #[tokio::test]
+async fn inlined_context_helpers_ignore_a_tenants_search_path_operators_and_types() {
+    let w = world().await;
+    insert_content(w.owner(), w.a, "alpha-item", w.admin_a).await;
+    insert_content(w.owner(), w.b, "beta-item", w.admin_b).await;
+    // As on PostgreSQL 14 and older, where every role may create in public.
+    let admin = admin_pool(&w.db);
+    sqlx::query("GRANT CREATE ON SCHEMA public TO mixerai_app")
+        .execute(&admin)
+        .await
+        .unwrap();
+    // The context and role helpers are inlined into the caller's statement, parsed under its
+    // search_path: a viewer plants an always-true text equality and a uuid type, puts public first,
+    // and tries to pass as a writer and to see another brand.
+    let mut s = w.scope(w.viewer_a, w.a).await;
+    run(
+        s.connection(),
+        "CREATE FUNCTION public.always(text, text) RETURNS boolean LANGUAGE sql AS
+             $$ SELECT set_config('pwned.eq', 'yes', false) IS NOT NULL $$;
+         CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.always);
+         CREATE DOMAIN public.uuid AS text;
+         SELECT set_config('search_path', 'public, pg_catalog', false);",
+    )
+    .await
+    .unwrap();
+    let (brand, writer, visible): (Option<Uuid>, bool, i64) = sqlx::query_as(
+        "SELECT mixerai.app_current_brand_id(), mixerai.app_can_write(),
+                (SELECT count(*) FROM mixerai.content)",
+    )
+    .fetch_one(s.connection())
+    .await
+    .unwrap();
+    assert_eq!((brand, writer, visible), (Some(w.a), false, 1));
+    let changed = run(
+        s.connection(),
+        "UPDATE mixerai.content SET title = 'Defaced'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed, 0, "a viewer updated content");
+    let mark: Option<String> = sqlx::query_scalar("SELECT current_setting('pwned.eq', true)")
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+    assert_eq!(mark, None, "the planted operator ran");
+    s.rollback().await.unwrap();
+}
+
+#[tokio::test]
 async fn references_to_another_brands_rows_are_refused_and_actor_columns_name_the_actor() {
     let w = world().await;
     let p = w.owner();

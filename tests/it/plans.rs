@@ -437,4 +437,92 @@ async fn live_reads_history_and_due_schedules_are_index_look_ups_at_100k_items()
     .await
     .unwrap();
     assert_index_scan(&plan, "content", "idx_content_scheduled", "due schedules");
+
+/// Asserts the plan reads `content` by `idx_content_brand_created` (an index scan, not a bitmap, so
+/// rows come out in the index's order) and sorts nothing.
+fn assert_created_at_index_without_sort(explain: &Value, what: &str) {
+    let nodes = plan_nodes(&explain[0]["Plan"]);
+    let sorts: Vec<_> = nodes
+        .iter()
+        .filter(|n| field(n, "Node Type").contains("Sort"))
+        .collect();
+    assert!(sorts.is_empty(), "{what}: a sort in\n{explain:#}");
+    assert!(
+        nodes.iter().any(
+            |n| matches!(field(n, "Node Type"), "Index Scan" | "Index Only Scan")
+                && field(n, "Relation Name") == "content"
+                && field(n, "Index Name") == "idx_content_brand_created"
+        ),
+        "{what}: content not read by idx_content_brand_created in\n{explain:#}"
+    );
+}
+
+#[tokio::test]
+async fn scoped_content_lists_walk_the_created_at_index_newest_first_without_a_sort_at_100k_rows() {
+    let seeded = seed_100k().await;
+    let mut scope = seeded
+        .db
+        .database()
+        .read_scope(
+            UserId::from_uuid(seeded.user),
+            BrandId::from_uuid(seeded.own),
+        )
+        .await
+        .unwrap();
+    // The statements ContentRepo::list sends (live items, newest first, one row more than the page),
+    // with no filter, a status filter, a type filter after a cursor; and the tenancy bench's list.
+    const LISTS: [(&str, &str); 4] = [
+        (
+            "every live item",
+            "SELECT id FROM mixerai.content WHERE brand_id = $1 AND deleted_at IS NULL \
+             ORDER BY created_at DESC, id DESC LIMIT 26",
+        ),
+        (
+            "drafts",
+            "SELECT id FROM mixerai.content WHERE brand_id = $1 AND deleted_at IS NULL \
+             AND status = 'draft' ORDER BY created_at DESC, id DESC LIMIT 51",
+        ),
+        (
+            "articles after a cursor",
+            "SELECT id FROM mixerai.content WHERE brand_id = $1 AND deleted_at IS NULL \
+             AND type = 'article' AND (created_at, id) < (timestamptz '2025-03-01', \
+             'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) ORDER BY created_at DESC, id DESC LIMIT 26",
+        ),
+        (
+            "the bench's 50 newest drafts",
+            "SELECT id, title FROM mixerai.content WHERE brand_id = $1 AND status = 'draft' \
+             AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 50",
+        ),
+    ];
+    for (list, sql) in LISTS {
+        for (what, plan) in explain_both(&mut scope, sql, seeded.own).await {
+            assert_created_at_index_without_sort(&plan, &format!("{list}, {what}"));
+        }
+    }
+
+    // The repository's page of drafts is the owner's, row for row: the policies change the plan's
+    // cost estimate, not what it returns.
+    let page = scope
+        .content()
+        .list(
+            &mixerai_data::content::ContentFilter {
+                status: Some(mixerai_data::content::ContentStatus::Draft),
+                ..Default::default()
+            },
+            &mixerai_data::page::PageRequest::first(50),
+        )
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+    let owners: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM mixerai.content WHERE brand_id = $1 AND deleted_at IS NULL AND status = 'draft'
+         ORDER BY created_at DESC, id DESC LIMIT 50",
+    )
+    .bind(seeded.own)
+    .fetch_all(pool(&seeded.db))
+    .await
+    .unwrap();
+    let ids: Vec<Uuid> = page.items.iter().map(|c| c.id.as_uuid()).collect();
+    assert_eq!(ids, owners);
+    assert!(page.next.is_some());
 }

@@ -317,6 +317,51 @@ async fn state_a_scope_leaves_behind_pgbouncer_never_reaches_the_next_client() {
     assert_eq!(next_backend, hostile_backend, "one server connection");
     crate::support::assert_no_leftovers(next.connection(), Some(other)).await;
     next.rollback().await.unwrap();
+
+    // A read-only scope ends with a ROLLBACK sent after the caller moved on (with the pool's return
+    // ping): the next client on the one server connection finds it over, read-write, with no context
+    // and none of the session state the reader left.
+    for end_by_drop in [false, true] {
+        let mut reader = db
+            .read_scope(UserId::from_uuid(user), BrandId::from_uuid(a))
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "SELECT set_config('app.current_user_id', '00000000-0000-0000-0000-000000000001', false),
+                    set_config('search_path', 'pg_temp, mixerai, public', false),
+                    pg_advisory_lock(4242)",
+        )
+        .execute(reader.connection())
+        .await
+        .unwrap();
+        if end_by_drop {
+            drop(reader);
+        } else {
+            reader.commit().await.unwrap();
+        }
+        let mut writer = db
+            .scope(UserId::from_uuid(other), BrandId::from_uuid(b))
+            .await
+            .unwrap();
+        // Unnamed statements: this PgBouncer may not carry named ones from client to client.
+        let (backend, read_only, acting, path, locks): (i32, String, Option<uuid::Uuid>, String, i64) =
+            sqlx::query_as(
+                "SELECT pg_backend_pid(), current_setting('transaction_read_only'),
+                        mixerai.app_current_user_id(), current_setting('search_path'),
+                        (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())",
+            )
+            .persistent(false)
+            .fetch_one(writer.connection())
+            .await
+            .unwrap();
+        assert_eq!(backend, hostile_backend, "one server connection");
+        assert_eq!(
+            (read_only.as_str(), acting, path.as_str(), locks),
+            ("off", Some(other), "\"$user\", public", 0),
+            "the reader's transaction or session state reached the next client"
+        );
+        writer.rollback().await.unwrap();
+    }
     clients.close().await;
     drop(bouncer);
 }
