@@ -437,6 +437,7 @@ async fn live_reads_history_and_due_schedules_are_index_look_ups_at_100k_items()
     .await
     .unwrap();
     assert_index_scan(&plan, "content", "idx_content_scheduled", "due schedules");
+}
 
 /// Asserts the plan reads `content` by `idx_content_brand_created` (an index scan, not a bitmap, so
 /// rows come out in the index's order) and sorts nothing.
