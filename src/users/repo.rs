@@ -157,9 +157,13 @@ impl<'s> UserRepo<'s> {
             user_profile_columns!(),
             " FROM mixerai.user_profiles WHERE true"
         ));
-        page(self.conn(), query, request, BY_CREATION, |p: &UserProfile| {
-            (p.created_at, p.id.as_uuid())
-        })
+        page(
+            self.conn(),
+            query,
+            request,
+            BY_CREATION,
+            |p: &UserProfile| (p.created_at, p.id.as_uuid()),
+        )
         .await
     }
 
