@@ -10,7 +10,7 @@
 //!   continued from the first page's cursor (one keyset seek, no OFFSET).
 //! - `search`: `crate_search` / `baseline_search`, the 20 best matches for `item`, a word in the title
 //!   of every fixture row (so all 950 live rows of the brand match and are ranked: the heavy case).
-//!   The crate goes through `content_search_ids()` and the side table's GIN index (migration 0016); the
+//!   The crate goes through `content_search_ids()` and the side table's GIN index (migration 0008); the
 //!   baseline is the obvious query on `content` itself.
 //! - `search_rare`: the same two lines for `4200`, a word in one row of the brand (what the index is for).
 //! - `bulk_insert_1000`: `crate_create_many` / `baseline_unnest`, 1000 new items (built before the

@@ -4,7 +4,7 @@
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '5min';
 
--- What makes two claims "the same statement" when resolution (0028 claims_resolve) decides between
+-- What makes two claims "the same statement" when resolution (0020 claims_resolve) decides between
 -- them: the original wording, compatibility-decomposed (NFKD: ligatures, full-width forms and
 -- no-break spaces become their plain forms), without combining marks (accents), lowercased, and with
 -- every run of spaces and punctuation collapsed to one space. So "Rich in fibre", "rich in fibre!"
@@ -87,7 +87,7 @@ CREATE INDEX idx_claims_brand_created ON mixerai.claims (brand_id, created_at DE
 -- Foreign-key checks: of brand_id when a brand is purged (the indexes above are partial), of the actor
 -- columns when a user is purged.
 CREATE INDEX idx_claims_brand ON mixerai.claims (brand_id);
--- Resolution by market (0028 claims_resolve) and the time boundaries of a market's rules (0025):
+-- Resolution by market (0020 claims_resolve) and the time boundaries of a market's rules (0017):
 -- the live claims of a set of brands that apply in one country. See claim_market_keys above. Without
 -- GIN's pending list (fastupdate): claims are written rarely and read on every check, and a search
 -- reads the whole pending list, so a bulk import would slow every resolution until the next vacuum

@@ -1,7 +1,7 @@
 //! Compliance checks: a content item's text against the claims in effect for one market and the brand's
 //! guardrails, the findings with their positions, recorded with the content version they checked; and
 //! the listing of checks a rule change made stale. The part of [`ClaimRepo`] that reads and writes
-//! `mixerai.compliance_checks` (migration 0026); the matching itself ([`ClaimChecker`]) does no I/O.
+//! `mixerai.compliance_checks` (migration 0018); the matching itself ([`ClaimChecker`]) does no I/O.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -514,7 +514,7 @@ impl ComplianceCheck {
     }
 }
 
-/// The columns of [`ComplianceCheck`] (the version is stored as BIGINT, see migration 0026).
+/// The columns of [`ComplianceCheck`] (the version is stored as BIGINT, see migration 0018).
 macro_rules! check_columns {
     () => {
         "id, brand_id, content_id, version::integer AS version, country, language, product_id, \

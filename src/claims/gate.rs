@@ -1,7 +1,7 @@
 //! The gate: whether a content version may be approved or published in its target markets, by its
 //! recorded compliance checks and the brand's compliance settings. The part of [`ClaimRepo`] that reads
-//! and writes `mixerai.compliance_settings` (migration 0027) and asks `mixerai.compliance_gate()`
-//! (migration 0028), laid out as a domain module is: the settings and the decision (model), their
+//! and writes `mixerai.compliance_settings` (migration 0019) and asks `mixerai.compliance_gate()`
+//! (migration 0020), laid out as a domain module is: the settings and the decision (model), their
 //! input, then the repository's methods.
 
 use chrono::{DateTime, Utc};
@@ -54,7 +54,7 @@ impl ComplianceSettings {
     }
 }
 
-/// The columns of [`ComplianceSettings`] (the version is stored as BIGINT, see migration 0027).
+/// The columns of [`ComplianceSettings`] (the version is stored as BIGINT, see migration 0019).
 macro_rules! settings_columns {
     () => {
         "brand_id, gate_approval, gate_publishing, blocking_kinds, version::integer AS version, \

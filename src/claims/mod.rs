@@ -58,7 +58,7 @@
 //!   (the regulator-level lists it names, `brands.master_claim_brand_ids`). A soft-deleted parent or
 //!   master brand gives none; the parent's own parent and master brands are not followed (a brand
 //!   that wants them names them as its own master claim brands). Those brands are other tenants: the
-//!   scope reads their claims only through `mixerai.claims_resolve()` (migration 0028), a definer
+//!   scope reads their claims only through `mixerai.claims_resolve()` (migration 0020), a definer
 //!   function that returns claims and nothing else of theirs, and only of the brands the scope's own
 //!   brand row names.
 //! - **Which apply**: live; in effect at the time asked (`effective_from <= at < effective_to`: a
@@ -119,7 +119,7 @@
 //! its parent or a master claim brand, in that market or in every market) is created, edited, deleted
 //! or restored, when the brand's guardrails, language or claim sources change, or when a claim takes
 //! effect or lapses after the time it was made for. The first two are counted by the database
-//! (migration 0025: per brand and market, in the same transaction as the change); the third is read
+//! (migration 0017: per brand and market, in the same transaction as the change); the third is read
 //! off the claims. [`ClaimRepo::stale_checks`] lists the live items' last checks that are stale for
 //! any of these reasons, or because the item was saved since.
 //!
@@ -135,7 +135,7 @@
 //! Checks are recorded by the crate, which computes the findings: a tenant running its own SQL in its
 //! scope could record a check of its own making, as it could write an item's status directly. What
 //! the database holds to: a check names an item of its own brand at the version the item is at, who
-//! checked and when are the database's, and no check is ever changed or deleted (migration 0026).
+//! checked and when are the database's, and no check is ever changed or deleted (migration 0018).
 
 mod check;
 mod gate;

@@ -1,6 +1,6 @@
 //! Resolution: which claims apply to a brand's content in one market, for an optional product and
 //! ingredients, at one point in time, and which one decides where several make the same statement.
-//! The part of [`ClaimRepo`] that asks `mixerai.claims_resolve()` (migration 0028); the rules are in
+//! The part of [`ClaimRepo`] that asks `mixerai.claims_resolve()` (migration 0020); the rules are in
 //! the [module docs](super#resolution).
 
 use chrono::{DateTime, Utc};

@@ -259,7 +259,7 @@ async fn bypassrls_owner_migrates_and_runs_system_and_tenant_scopes_with_isolati
             .await
             .unwrap();
     assert_eq!(content_events, 1, "the content's creation is audited");
-    // 0016's SECURITY DEFINER search runs as the owner and still finds only this brand's items.
+    // 0008's SECURITY DEFINER search runs as the owner and still finds only this brand's items.
     let hits = scope.content().search("zeppelin", 10).await.unwrap();
     assert_eq!(
         hits.iter().map(|h| h.content.id).collect::<Vec<_>>(),

@@ -1,10 +1,10 @@
--- 0028 claim resolution and the compliance gate (issue #15).
+-- 0020 claim resolution and the compliance gate (issue #15).
 --
 -- claims_resolve(): which claims apply to content of the scope's brand in one market, for an optional
 -- product and ingredients, at one point in time, and which of them wins where several make the same
 -- statement; one statement, one round trip. compliance_gate(): whether a version of an item may be
--- approved or published in its target markets, by its recorded checks (0026) and the brand's settings
--- (0027). The precedence rules are documented once, in the crate (src/claims/mod.rs); the comments
+-- approved or published in its target markets, by its recorded checks (0018) and the brand's settings
+-- (0019). The precedence rules are documented once, in the crate (src/claims/mod.rs); the comments
 -- here say how the SQL implements them.
 --
 -- Functions only; nothing an existing table waits on.
@@ -153,15 +153,15 @@ $$;
 -- of `markets`, as of `at_time` (the publication or scheduled time): one row per market, in code order.
 -- verdict, for the last check of that version in that market:
 --   not_checked              there is none;
---   rules_edited             a claim or a brand rule it was made under changed since (0025 counters);
+--   rules_edited             a claim or a brand rule it was made under changed since (0017 counters);
 --   rules_changed_over_time  a claim takes effect or lapses between the time it was made for and at_time;
 --   blocking_findings        it has findings of a kind the brand's settings block (their count too);
 --   clear                    none of these.
--- blocks: the brand gates this stage (0027) and the verdict is not clear. No rows when the item is not
+-- blocks: the brand gates this stage (0019) and the verdict is not clear. No rows when the item is not
 -- visible to the caller.
 --
 -- SECURITY INVOKER: the item, its checks and the settings are read under the caller's own policies. In
--- a tenant scope the cross-brand parts come through the tenant's definer doors of 0025 (the scope's
+-- a tenant scope the cross-brand parts come through the tenant's definer doors of 0017 (the scope's
 -- brand only); a system scope (no tenant context, the owner) calls the owner's functions directly. A
 -- tenant that clears its context reads no item here, so never reaches the latter.
 CREATE FUNCTION mixerai.compliance_gate(item uuid, item_version integer, markets text[], stage text,
@@ -196,7 +196,7 @@ BEGIN
     SELECT CASE stage WHEN 'approval' THEN s.gate_approval ELSE s.gate_publishing END, s.blocking_kinds
     INTO gated, kinds
     FROM mixerai.compliance_settings s WHERE s.brand_id = item_brand;
-    -- No settings row: not gated, and the defaults of a new row (0027).
+    -- No settings row: not gated, and the defaults of a new row (0019).
     gated := coalesce(gated, false);
     kinds := coalesce(kinds, '{disallowed_claim,missing_mandatory_claim,replacement_required}');
     FOREACH market IN ARRAY ARRAY(SELECT DISTINCT m FROM unnest(markets) AS m WHERE m IS NOT NULL ORDER BY m) LOOP

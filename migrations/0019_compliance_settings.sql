@@ -1,8 +1,8 @@
--- 0027 compliance settings: a brand's choice of whether compliance checks gate approval and publishing,
+-- 0019 compliance settings: a brand's choice of whether compliance checks gate approval and publishing,
 -- and which findings block (issue #15).
 --
 -- One row per brand, created by its admins; a brand without one is not gated (the defaults below are what
--- a new row holds). The gate (0028 compliance_gate) reads the row as it is when it is asked, so a change
+-- a new row holds). The gate (0020 compliance_gate) reads the row as it is when it is asked, so a change
 -- here applies to versions checked before it too.
 --
 -- A new table only; nothing an existing table waits on.

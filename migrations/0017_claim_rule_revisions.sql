@@ -1,7 +1,7 @@
--- 0025 claim rule revisions: what a compliance check was made under, so that a rule change can say
+-- 0017 claim rule revisions: what a compliance check was made under, so that a rule change can say
 -- which checks it made stale (issue #15).
 --
--- A compliance check (0026) is a snapshot: the findings of one content version against the claims and
+-- A compliance check (0018) is a snapshot: the findings of one content version against the claims and
 -- guardrails that applied in one market at one point in time. It stops describing the rules when
 --   (a) a claim that applies in that market is created, edited, deleted or restored, in the brand or in
 --       a brand it takes claims from (its parent, its master claim brands), or the brand's own rules

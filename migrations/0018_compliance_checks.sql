@@ -1,10 +1,10 @@
--- 0026 compliance checks: the recorded result of checking one content version against the claims and
+-- 0018 compliance checks: the recorded result of checking one content version against the claims and
 -- guardrails of one market (issue #15).
 --
 -- A row is a snapshot, never changed: which version of which item was checked (content_id, version: the
 -- item's mixerai.content.version when it was checked, the key the content version log uses), for which
 -- market, language, product and ingredients, for which point in time (checked_for: the publication or
--- scheduled time, not when the check ran), under which rule counters (rules_fingerprint, 0025), and what
+-- scheduled time, not when the check ran), under which rule counters (rules_fingerprint, 0017), and what
 -- was found (findings, as the crate's `claims::Finding` serialises: the claim, the rule that decided it,
 -- the position in the text). A re-check adds a row; the last one per item and market is the one that
 -- counts. Findings name claims by id without a foreign key: a claim may be another brand's (a master

@@ -1,4 +1,4 @@
--- 0020 projection checkpoints: how far each projection of the change feed has got.
+-- 0016 projection checkpoints: how far each projection of the change feed has got.
 --
 -- A projection (events::Projection) applies events of the feed to tables of its own. It stores the feed
 -- cursor of the last event it applied here, in the same transaction as what the event made it write, so
