@@ -49,33 +49,118 @@ $$;
 GRANT mixerai_app TO CURRENT_USER;
 GRANT USAGE ON SCHEMA mixerai TO mixerai_app;
 
--- The acting user and brand of the current transaction, as the crate's scope sets them with
--- set_config(..., true). Erratum E4: once a setting has been set and reset its value is '' (not NULL),
--- and ''::uuid raises; erratum E5: current_setting without missing_ok raises when the setting was never
--- set. Both helpers therefore read with missing_ok and turn '' into NULL, so "no context" is NULL, never an
--- error. Every policy, trigger and query reads the context through these two functions only; so may a
--- host's own policies (see the crate's docs on host tenant tables).
+-- The acting user and brand of the current transaction. A scope opens with mixerai.app_enter (below),
+-- which sets them transaction-locally (set_config(..., true)) together with a seal. Every policy,
+-- trigger and query reads the context through app_current_user_id() and app_current_brand_id() only,
+-- and both read it through app_context(), which returns it only when the seal matches; so may a host's
+-- own policies (see the crate's docs on host tenant tables).
 --
--- These two, and app_can_read/write/admin below, are the one exception to "every function pins
--- search_path": they are plain SQL expressions that the planner inlines into the calling statement
--- (issue 16: a function with a SET clause is never inlined, and each call then costs a GUC save and
--- restore plus a fresh plan of its body, ~10 us per call per statement, measured). Inlining parses the
--- body under the caller's search_path, so every name in it is schema-qualified: the functions
--- (pg_catalog.current_setting, pg_catalog.texteq), the type (pg_catalog.uuid) and the operator
--- (OPERATOR(pg_catalog.=)); NULLIF, IN and a bare = are avoided because they look an operator up by
--- path. Nothing a tenant creates in public or pg_temp can be picked up (tests/it/hardening.rs). None of
--- them is SECURITY DEFINER.
+-- Why a seal: a setting is writable by whoever holds the session, and SQL run inside a tenant scope (a
+-- host query through Scope::connection(), an injection in host code) could otherwise set_config the
+-- user and brand of anybody it knows and act as them, in their brand, also on a tenant login. The seal
+-- is a SHA-256 over the database's scope key (mixerai.scope_keys, readable by the owner only), the user,
+-- the brand, the backend and the transaction's start time: a client cannot compute one for another user
+-- or brand, and one read in a transaction is worthless in any other. Changing the user or brand after
+-- app_enter, or setting them without it, is refused with insufficient_privilege (loudly: it only ever
+-- happens when somebody tampers). Erratum E4/E5: an unset or reset setting ('' or NULL) is no context,
+-- never an error.
+--
+-- The key: 32 random bytes made when the schema is created (gen_random_uuid() twice, built in since
+-- PostgreSQL 13; no pgcrypto, erratum E9). The crate reads it over the owner's pool to compute the
+-- proof app_enter wants. No grants and no row-level security: like mixerai.locks, only the owner and
+-- definer functions touch it.
+CREATE TABLE mixerai.scope_keys (
+    singleton BOOLEAN PRIMARY KEY DEFAULT true CONSTRAINT scope_keys_singleton CHECK (singleton),
+    key BYTEA NOT NULL CONSTRAINT scope_keys_length CHECK (pg_catalog.octet_length(key) = 32)
+        DEFAULT pg_catalog.decode(pg_catalog.replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex')
+);
+INSERT INTO mixerai.scope_keys DEFAULT VALUES;
+
+-- The sealed context: (user, brand) when the seal set by app_enter matches, NULLs when there is no
+-- context, insufficient_privilege when the settings were changed. SECURITY DEFINER to read the key;
+-- PL/pgSQL so its plans are kept for the session; STABLE, and called by the policies as (SELECT ...),
+-- an InitPlan evaluated once per statement.
+CREATE FUNCTION mixerai.app_context(OUT user_id uuid, OUT brand_id uuid)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+DECLARE
+    acting text := pg_catalog.current_setting('app.current_user_id', true);
+    brand text := pg_catalog.current_setting('app.current_brand_id', true);
+    seal text := pg_catalog.current_setting('app.context_seal', true);
+BEGIN
+    IF coalesce(acting, '') = '' AND coalesce(brand, '') = '' THEN
+        RETURN;
+    END IF;
+    IF coalesce(seal, '') = '' OR coalesce(acting, '') = '' OR coalesce(brand, '') = ''
+       OR seal <> pg_catalog.encode(pg_catalog.sha256(
+              (SELECT k.key FROM mixerai.scope_keys k) || '\x7365616c'::bytea
+              || pg_catalog.uuid_send(acting::uuid) || pg_catalog.uuid_send(brand::uuid)
+              || pg_catalog.int4send(pg_catalog.pg_backend_pid()) || pg_catalog.timestamptz_send(pg_catalog.now())),
+          'hex') THEN
+        RAISE EXCEPTION 'the scope context was changed inside the scope'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'the context is set by the crate''s scopes only (mixerai.app_enter)';
+    END IF;
+    user_id := acting::uuid;
+    brand_id := brand::uuid;
+END
+$$;
+
+-- Opens a tenant context: checks `proof` (SHA-256 of the scope key, the tag 'proof', the user and the
+-- brand, computed by the crate, which reads the key over the owner's pool) and sets the user, the brand
+-- and the seal for the rest of the transaction. A client without the key cannot open a context for
+-- anyone; the proof travels as a bind parameter on tenant logins, so no other session sees it in
+-- pg_stat_activity.
+--
+-- With `sweep`, first deallocates every prepared statement made with SQL PREPARE in this session and
+-- returns whether there were any. A driver's statements are protocol-level; a SQL-level one under a
+-- driver's statement name (DEALLOCATE sqlx_s_3; PREPARE sqlx_s_3 AS ...) would run in place of the
+-- next borrower's statement, under their context. The crate sweeps on tenant logins, and clears its
+-- statement cache when the sweep found something (a name it cached may be one the intruder
+-- deallocated). DEALLOCATE is not transactional, so the sweep holds even if the scope rolls back.
+CREATE FUNCTION mixerai.app_enter(acting uuid, brand uuid, proof bytea, sweep boolean) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+DECLARE
+    scope_key bytea := (SELECT k.key FROM mixerai.scope_keys k);
+    prepared record;
+    swept boolean := false;
+BEGIN
+    IF acting IS NULL OR brand IS NULL OR proof IS NULL
+       OR proof <> pg_catalog.sha256(scope_key || '\x70726f6f66'::bytea
+                                     || pg_catalog.uuid_send(acting) || pg_catalog.uuid_send(brand)) THEN
+        RAISE EXCEPTION 'a scope is opened by the crate only: the proof does not match'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF sweep THEN
+        FOR prepared IN SELECT p.name FROM pg_catalog.pg_prepared_statements p WHERE p.from_sql LOOP
+            EXECUTE pg_catalog.format('DEALLOCATE %I', prepared.name);
+            swept := true;
+        END LOOP;
+    END IF;
+    PERFORM pg_catalog.set_config('app.current_user_id', acting::text, true),
+            pg_catalog.set_config('app.current_brand_id', brand::text, true),
+            pg_catalog.set_config('app.context_seal', pg_catalog.encode(pg_catalog.sha256(
+                scope_key || '\x7365616c'::bytea || pg_catalog.uuid_send(acting) || pg_catalog.uuid_send(brand)
+                || pg_catalog.int4send(pg_catalog.pg_backend_pid()) || pg_catalog.timestamptz_send(pg_catalog.now())),
+                'hex'), true);
+    RETURN swept;
+END
+$$;
+
+-- Inlined into the calling statement (a SQL function without a SET clause; issue 16: a function with
+-- one is never inlined, and each call then costs a GUC save and restore plus a fresh plan of its body),
+-- leaving one call of app_context. Inlining parses the body under the caller's search_path, so the
+-- function is schema-qualified. None of the inlined helpers is SECURITY DEFINER.
 CREATE FUNCTION mixerai.app_current_user_id() RETURNS uuid
-    LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT CASE WHEN pg_catalog.texteq(pg_catalog.current_setting('app.current_user_id', true), '')
-                      THEN NULL
-                      ELSE CAST(pg_catalog.current_setting('app.current_user_id', true) AS pg_catalog.uuid) END $$;
+    LANGUAGE sql STABLE
+    AS $$ SELECT (mixerai.app_context()).user_id $$;
 
 CREATE FUNCTION mixerai.app_current_brand_id() RETURNS uuid
-    LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT CASE WHEN pg_catalog.texteq(pg_catalog.current_setting('app.current_brand_id', true), '')
-                      THEN NULL
-                      ELSE CAST(pg_catalog.current_setting('app.current_brand_id', true) AS pg_catalog.uuid) END $$;
+    LANGUAGE sql STABLE
+    AS $$ SELECT (mixerai.app_context()).brand_id $$;
 
 -- Membership helpers. SECURITY DEFINER so they can read users and user_brand_roles whatever the caller
 -- may see; STABLE and argument-free so a policy calling them as (SELECT f()) evaluates them once per
@@ -102,9 +187,11 @@ CREATE FUNCTION mixerai.app_current_role() RETURNS text
     SET search_path = ''
     AS $$
 DECLARE
-    acting uuid := mixerai.app_current_user_id();
+    acting uuid;
+    scope_brand uuid;
     found_role text;
 BEGIN
+    SELECT c.user_id, c.brand_id INTO acting, scope_brand FROM mixerai.app_context() c;
     IF acting IS NULL THEN
         RETURN NULL;
     END IF;
@@ -113,7 +200,7 @@ BEGIN
     FROM mixerai.users u
     LEFT JOIN mixerai.user_brand_roles r
            ON r.user_id = u.id
-          AND r.brand_id = mixerai.app_current_brand_id()
+          AND r.brand_id = scope_brand
           AND (r.expires_at IS NULL OR r.expires_at > now())
           AND EXISTS (SELECT 1 FROM mixerai.brands b WHERE b.id = r.brand_id AND b.deleted_at IS NULL)
     WHERE u.id = acting AND u.deleted_at IS NULL;
@@ -152,7 +239,8 @@ CREATE FUNCTION mixerai.app_can_admin() RETURNS boolean
 
 -- What the policies and the application role's own statements call. Everything else (trigger
 -- functions, definer internals, maintenance) stays with the owner.
-GRANT EXECUTE ON FUNCTION mixerai.app_current_user_id(), mixerai.app_current_brand_id(),
+GRANT EXECUTE ON FUNCTION mixerai.app_context(), mixerai.app_enter(uuid, uuid, bytea, boolean),
+    mixerai.app_current_user_id(), mixerai.app_current_brand_id(),
     mixerai.app_is_platform_admin(), mixerai.app_current_role(), mixerai.app_can_read(),
     mixerai.app_can_write(), mixerai.app_can_admin() TO mixerai_app;
 

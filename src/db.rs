@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use tracing::Instrument;
 
-use crate::scope::{APP_ROLE, Isolation, Scope, ScopeSettings, SystemScope};
+use crate::scope::{APP_ROLE, Isolation, Scope, ScopeKey, ScopeSettings, SystemScope};
 use crate::types::{BrandId, UserId};
 use crate::{Error, Result};
 
@@ -93,6 +93,9 @@ pub struct Database {
     tenant_pool: Option<PgPool>,
     settings: ScopeSettings,
     retry: RetryPolicy,
+    /// Read on the first scope (the schema may not exist before [`Database::migrate`]), shared by
+    /// the clones.
+    scope_key: std::sync::Arc<tokio::sync::OnceCell<ScopeKey>>,
 }
 
 /// How [`Database::run_in_scope`] retries: up to `max_attempts` runs in all, waiting before each
@@ -250,6 +253,7 @@ impl Database {
                 isolation: Isolation::ReadCommitted,
             },
             retry: RetryPolicy::default(),
+            scope_key: Default::default(),
         }
     }
 
@@ -304,8 +308,7 @@ impl Database {
     /// Opens a tenant scope: a transaction acting as `user` inside `brand`, with row-level security
     /// enforced by PostgreSQL. See [`Scope`].
     pub async fn scope(&self, user: UserId, brand: BrandId) -> Result<Scope> {
-        let pool = self.tenant_pool.as_ref().unwrap_or(&self.pool);
-        Scope::begin(pool, user, brand, &self.settings, false).await
+        self.begin_scope(user, brand, false).await
     }
 
     /// Opens a read-only tenant scope: as [`Database::scope`], in a `READ ONLY` transaction, which
@@ -313,8 +316,29 @@ impl Database {
     /// then cost what the same statements cost on the pool outside any scope, plus the policies (see
     /// [`Scope`]). A write in it is [`Error::Forbidden`].
     pub async fn read_scope(&self, user: UserId, brand: BrandId) -> Result<Scope> {
-        let pool = self.tenant_pool.as_ref().unwrap_or(&self.pool);
-        Scope::begin(pool, user, brand, &self.settings, true).await
+        self.begin_scope(user, brand, true).await
+    }
+
+    /// The tenant scope of `user` in `brand`, on the tenant login's pool if there is one.
+    async fn begin_scope(&self, user: UserId, brand: BrandId, read_only: bool) -> Result<Scope> {
+        let key = self
+            .scope_key
+            .get_or_try_init(|| ScopeKey::load(&self.pool))
+            .await?;
+        let (pool, tenant_login) = match &self.tenant_pool {
+            Some(tenant) => (tenant, true),
+            None => (&self.pool, false),
+        };
+        Scope::begin(
+            pool,
+            key,
+            user,
+            brand,
+            &self.settings,
+            read_only,
+            tenant_login,
+        )
+        .await
     }
 
     /// Opens a system scope: a transaction with the pool's own role and no tenant context, for

@@ -1,8 +1,11 @@
 //! Scopes: the transactions every read and write of MixerAI data runs in.
 
+use std::fmt;
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+use secrecy::{ExposeSecret, SecretBox};
+use sha2::{Digest, Sha256};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Transaction};
 use tracing::Instrument;
 
 use crate::ai::AiGenerationRepo;
@@ -44,11 +47,32 @@ use crate::{Result, ValidationErrors};
 ///   picked up, and the schema itself is writable by its owner only.
 /// - No lock a tenant or outsider can take blocks another brand: rules spanning rows lock brand rows
 ///   or rows of `mixerai.locks`, which untrusted roles cannot touch, never advisory keys.
+/// - The context cannot be forged from inside a scope. It is opened by `mixerai.app_enter(user,
+///   brand, proof)`, where the proof is a SHA-256 over the database's scope key (`mixerai.scope_keys`,
+///   made by the migrations, readable by the owner only), the user and the brand; `app_enter` sets the
+///   context with a seal bound to the key, the backend and the transaction, and every read of the
+///   context checks the seal. A `set_config('app.current_user_id', …)` inside a scope (to act as
+///   another user, in another brand) makes every later statement of the scope fail with
+///   [`Error::Forbidden`](crate::Error::Forbidden); an `app_enter` without the key is refused
+///   (`tests/it/hardening.rs`).
 ///
 /// **The crate guarantees** (this type):
-/// - The context is set only transaction-locally (`set_config(.., true)`), in the same round trip as
-///   `BEGIN`, so it never leaks to the next borrower of a pooled connection, also behind PgBouncer in
-///   transaction mode.
+/// - The context is set only transaction-locally (`set_config(.., true)` inside `app_enter`), in the
+///   same round trip as `BEGIN` on the owner's pool, so it never leaks to the next borrower of a
+///   pooled connection, also behind PgBouncer in transaction mode. On a tenant login the proof
+///   travels in a round trip of its own, as a bind parameter of an unnamed statement: sessions of one
+///   login role can read each other's statement text in `pg_stat_activity`, and a proof is good for
+///   its user and brand until the key changes. The key is read once per [`Database`](crate::Database)
+///   over the owner's pool and kept in a `secrecy` box.
+/// - On a tenant login, a scope starts by deallocating every SQL-level prepared statement of the
+///   session (`app_enter`'s sweep, before any named statement runs), and clears the driver's
+///   statement cache when there were any: a `DEALLOCATE sqlx_s_3; PREPARE sqlx_s_3 AS …` left by the
+///   previous borrower would otherwise run in place of the next scope's statement, under its context.
+///   The host's own code therefore cannot keep SQL-level prepared statements across tenant-login
+///   scopes (the driver's protocol-level statements are untouched). Behind PgBouncer the sweep
+///   cleans the server connection too; a driver statement the intruder deallocated is then an error
+///   for whichever client PgBouncer maps it to next, never someone else's SQL. On the owner's pool
+///   there is no sweep: SQL in a scope there can `RESET ROLE` anyway (below).
 /// - A scope starts from a clean session, whatever the previous borrower of the connection left: in
 ///   that same round trip, before `BEGIN`, `RESET ALL` (session settings, a changed `search_path`, a
 ///   session-level `app.*` value, `SET ROLE`), `DISCARD TEMP` (temporary tables that could shadow a
@@ -100,7 +124,11 @@ use crate::{Result, ValidationErrors};
 /// read-only scope's `ROLLBACK` travels with it. What a scope adds to the server's work per scope is
 /// the reset and the context (`RESET ALL`, `DISCARD TEMP`, `UNLISTEN *`, the `set_config`s: ~15 us
 /// of server time on a quiet machine), and per statement the policies' InitPlans: one lookup of the
-/// acting user's role.
+/// acting user's role, and the seal's check (a read of the one-row key table and a SHA-256, ~3 us,
+/// in the brand InitPlan and in the role lookup). A scope on a tenant login waits for one round trip
+/// more than the table says (the proof as a bind parameter, above), and its sweep reads the session's
+/// prepared statements (~4 us with none besides the driver's few, ~35 us with 100 of them, sqlx's
+/// default cache size, measured in a server-side loop under load).
 ///
 /// Adopted, each for a measured reason:
 /// - **No acquire-time ping.** A scope takes an idle connection as [`PgPool::try_acquire`] does: its
@@ -150,9 +178,9 @@ use crate::{Result, ValidationErrors};
 ///   state a tenant can `DEALLOCATE` and re-`PREPARE`, and PgBouncer does not carry SQL-level
 ///   prepared statements.)
 /// - **The role once per scope**, kept where the policies read it: a setting is writable by the
-///   client inside its scope (`set_config`), so a role kept there could be raised; sealing it with a
-///   MAC needs a key read per statement, measured as dear as the lookup it saves (both ~60 us per
-///   statement under load); a temporary table is a write, which a read-only scope cannot make; and a
+///   client inside its scope (`set_config`), so a role kept there could be raised; sealing it as the
+///   context is sealed would need the lookup's own reads to prove it current (a role revoked during
+///   the scope), and saved less than measurement noise under load (both ~60 us per statement); a temporary table is a write, which a read-only scope cannot make; and a
 ///   database role per brand role would let a tenant login `SET ROLE` itself up, since it must be a
 ///   member of all of them. The lookup stays per statement, made cheap instead (above).
 /// - **The session reset at the end of a scope instead of the start**: it would not cover a
@@ -215,6 +243,43 @@ pub(crate) struct ScopeSettings {
 /// The application role tenant scopes switch to. Created by the migrations.
 pub const APP_ROLE: &str = "mixerai_app";
 
+/// The database's scope key (`mixerai.scope_keys`, made by migration 0001, readable by the owner
+/// only), read once per [`Database`](crate::Database) over the owner's pool. A scope opens its context
+/// with `mixerai.app_enter(user, brand, proof)`, where the proof is a SHA-256 over this key, the user and
+/// the brand: SQL inside a scope, which does not know the key, cannot open a context for anybody else,
+/// and a context changed with `set_config` inside the scope is refused (see [`Scope`]'s threat model).
+pub(crate) struct ScopeKey(SecretBox<[u8; 32]>);
+
+impl fmt::Debug for ScopeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ScopeKey([REDACTED])")
+    }
+}
+
+impl ScopeKey {
+    /// Reads the key over `pool`, the owner's.
+    pub(crate) async fn load(pool: &PgPool) -> Result<Self> {
+        let key: Vec<u8> = sqlx::query_scalar("SELECT key FROM mixerai.scope_keys")
+            .fetch_one(pool)
+            .await?;
+        let key: [u8; 32] = key.try_into().map_err(|_| crate::Error::Misconfigured {
+            reason: "mixerai.scope_keys holds a key that is not 32 bytes".into(),
+        })?;
+        Ok(Self(SecretBox::new(Box::new(key))))
+    }
+
+    /// The proof `mixerai.app_enter` checks, as the bytes of a hex `bytea` literal.
+    fn proof(&self, user: UserId, brand: BrandId) -> String {
+        let digest = Sha256::new()
+            .chain_update(self.0.expose_secret())
+            .chain_update(b"proof")
+            .chain_update(user.as_uuid().as_bytes())
+            .chain_update(brand.as_uuid().as_bytes())
+            .finalize();
+        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
 /// What every scope runs before its `BEGIN`, in the same round trip: the session back to the settings
 /// its connection was opened with, no temporary objects, no notification channels, whatever the
 /// connection's previous borrower did (see [`Scope`]'s threat model). Session-level advisory locks are
@@ -248,29 +313,66 @@ async fn open(pool: &PgPool, begin: String) -> Result<Transaction<'static, Postg
 }
 
 impl Scope {
+    /// Begins a scope on `pool`. `tenant_login`: the pool logs in as a tenant login (see
+    /// [`Database::with_tenant_login`](crate::Database::with_tenant_login)), where SQL in a scope may be
+    /// hostile: the proof then travels as a bind parameter, and the session is swept of SQL-level
+    /// prepared statements first.
     pub(crate) async fn begin(
         pool: &PgPool,
+        key: &ScopeKey,
         user: UserId,
         brand: BrandId,
         settings: &ScopeSettings,
         read_only: bool,
+        tenant_login: bool,
     ) -> Result<Self> {
-        // One simple-protocol round trip: the session reset, BEGIN and the whole context. The ids are
-        // typed UUIDs whose text form is hex and dashes only, and the timeout a number, so formatting
-        // them into the statement cannot inject SQL; the extended protocol (binds) would cost a second
-        // round trip.
-        let begin = format!(
+        let prelude = format!(
             "{SESSION_RESET} BEGIN ISOLATION LEVEL {}{}; SELECT pg_advisory_unlock_all(), \
              set_config('role', '{APP_ROLE}', true), \
-             set_config('app.current_user_id', '{user}', true), \
-             set_config('app.current_brand_id', '{brand}', true), \
              set_config('lock_timeout', '{}ms', true)",
             settings.isolation.sql(),
             if read_only { " READ ONLY" } else { "" },
             settings.lock_timeout.as_millis()
         );
         let span = tracing::debug_span!("mixerai.scope", user = %user, brand = %brand, read_only);
-        let tx = open(pool, begin).instrument(span.clone()).await?;
+        let tx = if tenant_login {
+            // Two round trips: on a tenant login other sessions of the same role can read each
+            // other's statement text in pg_stat_activity, so the proof must not be in it.
+            async {
+                let mut tx = open(pool, prelude).await?;
+                // Unnamed (not persistent): a named statement of the session could have been
+                // replaced by the previous borrower (DEALLOCATE sqlx_s_1; PREPARE sqlx_s_1 AS ...),
+                // and nothing named runs before app_enter has swept those away.
+                let swept: bool =
+                    sqlx::query_scalar("SELECT mixerai.app_enter($1, $2, decode($3, 'hex'), true)")
+                        .bind(user.as_uuid())
+                        .bind(brand.as_uuid())
+                        .bind(key.proof(user, brand))
+                        .persistent(false)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if swept {
+                    // A statement the driver cached may be one the intruder deallocated: prepare
+                    // everything afresh (closing a statement that is gone is no error).
+                    tracing::warn!("a SQL-level prepared statement was left in the session; swept");
+                    tx.clear_cached_statements().await?;
+                }
+                Ok::<_, crate::Error>(tx)
+            }
+            .instrument(span.clone())
+            .await?
+        } else {
+            // One simple-protocol round trip: the session reset, BEGIN and the whole context. The ids
+            // are typed UUIDs whose text form is hex and dashes only, the proof hex, and the timeout
+            // a number, so formatting them into the statement cannot inject SQL; the extended
+            // protocol (binds) would cost a second round trip. Only the owner's sessions can read
+            // this text in pg_stat_activity (mixerai_app has not the privileges of the owner).
+            let begin = format!(
+                "{prelude}, mixerai.app_enter('{user}', '{brand}', '\\x{}', false)",
+                key.proof(user, brand)
+            );
+            open(pool, begin).instrument(span.clone()).await?
+        };
         Ok(Self {
             ctx: Ctx::new(tx, Some(user), Some(brand), span),
             user,
@@ -421,7 +523,9 @@ impl Scope {
     }
 
     /// The scope's connection, for the host's own queries inside the scope (they run as
-    /// `mixerai_app`, under the same policies). Never use it to `SET ROLE` or `set_config('app.…')`.
+    /// `mixerai_app`, under the same policies). Never use it to `SET ROLE` or `set_config('app.…')`
+    /// (a changed context makes the scope's every later statement fail), nor for SQL-level `PREPARE`
+    /// on a tenant login (swept at the next scope's start).
     pub fn connection(&mut self) -> &mut PgConnection {
         self.ctx.conn()
     }
@@ -452,6 +556,7 @@ impl SystemScope {
             "{SESSION_RESET} BEGIN ISOLATION LEVEL {}; SELECT pg_advisory_unlock_all(), \
              set_config('app.current_user_id', '', true), \
              set_config('app.current_brand_id', '', true), \
+             set_config('app.context_seal', '', true), \
              set_config('lock_timeout', '{}ms', true)",
             settings.isolation.sql(),
             settings.lock_timeout.as_millis()

@@ -279,9 +279,11 @@ async fn no_function_is_executable_by_public_and_the_application_role_gets_a_lis
             "mixerai.app_can_admin()",
             "mixerai.app_can_read()",
             "mixerai.app_can_write()",
+            "mixerai.app_context()",
             "mixerai.app_current_brand_id()",
             "mixerai.app_current_role()",
             "mixerai.app_current_user_id()",
+            "mixerai.app_enter(uuid,uuid,bytea,boolean)",
             "mixerai.app_is_platform_admin()",
             "mixerai.app_touch_brand_access()",
             "mixerai.append_events(uuid,text,integer,jsonb)",
@@ -1197,4 +1199,155 @@ async fn compliance_records_cannot_be_forged_rewritten_or_read_across_brands() {
     .await
     .unwrap();
     assert_eq!((resolved, gated, fp), (0, 0, None));
+}
+
+/// The scope of `user` in `brand` on a tenant login of `w`'s database.
+async fn tenant_login(w: &World, connections: u32) -> Database {
+    w.db.database()
+        .clone()
+        .with_tenant_login(
+            w.db.tenant_connect_options(),
+            PgPoolOptions::new().max_connections(connections),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_context_set_inside_a_scope_is_refused_and_opening_one_takes_the_key() {
+    let w = world().await;
+    insert_content(w.owner(), w.b, "beta-secret", w.admin_b).await;
+    let tenant = tenant_login(&w, 1).await;
+    for (pool, db) in [("owner's pool", w.db.database()), ("tenant login", &tenant)] {
+        let mut s = db
+            .scope(UserId::from_uuid(w.editor_a), BrandId::from_uuid(w.a))
+            .await
+            .unwrap();
+        // Becoming brand B's admin with set_config: every later statement is refused.
+        for forge in [
+            format!(
+                "SELECT set_config('app.current_user_id', '{}', true), \
+                        set_config('app.current_brand_id', '{}', true)",
+                w.admin_b, w.b
+            ),
+            format!(
+                "SELECT set_config('app.current_user_id', '{}', true)",
+                w.admin_a
+            ),
+            "SELECT set_config('app.context_seal', '', true)".to_string(),
+        ] {
+            run(s.connection(), "SAVEPOINT f").await.unwrap();
+            run(s.connection(), &forge).await.unwrap();
+            let err = run(s.connection(), "SELECT count(*) FROM mixerai.content")
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::Forbidden { .. }),
+                "{pool}, {forge}: {err:?}"
+            );
+            run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+                .await
+                .unwrap();
+        }
+        // Opening a context without the key: refused, whatever proof is made up.
+        run(s.connection(), "SAVEPOINT f").await.unwrap();
+        let err = run(
+            s.connection(),
+            &format!(
+                "SELECT mixerai.app_enter('{}', '{}', sha256('{}'::text::bytea), false)",
+                w.admin_b, w.b, w.admin_b
+            ),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::Forbidden { .. }), "{pool}: {err:?}");
+        run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+            .await
+            .unwrap();
+        // The key itself is the owner's.
+        run(s.connection(), "SAVEPOINT f").await.unwrap();
+        let err = run(s.connection(), "SELECT key FROM mixerai.scope_keys")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Forbidden { .. }), "{pool}: {err:?}");
+        run(s.connection(), "ROLLBACK TO SAVEPOINT f")
+            .await
+            .unwrap();
+        // The scope itself still works, and still sees its own brand only.
+        let (mine, beta): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE brand_id = $1), count(*) FILTER (WHERE brand_id = $2)
+             FROM mixerai.content",
+        )
+        .bind(w.a)
+        .bind(w.b)
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+        assert_eq!((mine, beta), (0, 0), "{pool}");
+    }
+}
+
+#[tokio::test]
+async fn a_statement_planted_under_a_driver_statement_name_never_runs_in_the_next_scope() {
+    let w = world().await;
+    let item = insert_content(w.owner(), w.b, "beta-item", w.admin_b).await;
+    // One connection, so the intruder's session is the victim's next.
+    let db = tenant_login(&w, 1).await;
+    let (admin_b, b) = (w.admin_b, w.b);
+    let victim = |db: Database| async move {
+        let mut s = db
+            .scope(UserId::from_uuid(admin_b), BrandId::from_uuid(b))
+            .await
+            .unwrap();
+        let got = s
+            .content()
+            .get(mixerai_data::types::ContentId::from_uuid(item))
+            .await
+            .unwrap();
+        s.commit().await.unwrap();
+        got.title
+    };
+    assert_eq!(victim(db.clone()).await, "A title");
+
+    // Brand A's editor replaces every statement the driver prepared on the session with one that
+    // would rename all of the next scope's content, under that scope's context.
+    let mut s = db
+        .scope(UserId::from_uuid(w.editor_a), BrandId::from_uuid(w.a))
+        .await
+        .unwrap();
+    let cached: Vec<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT name, parameter_types::text[] FROM pg_prepared_statements WHERE NOT from_sql",
+    )
+    .fetch_all(s.connection())
+    .await
+    .unwrap();
+    assert!(!cached.is_empty(), "the driver caches its statements");
+    for (name, types) in &cached {
+        let types = if types.is_empty() {
+            String::new()
+        } else {
+            format!("({})", types.join(", "))
+        };
+        run(
+            s.connection(),
+            &format!(
+                "DEALLOCATE \"{name}\"; PREPARE \"{name}\"{types} AS \
+                 UPDATE mixerai.content SET title = 'hijacked' RETURNING true"
+            ),
+        )
+        .await
+        .unwrap();
+    }
+    s.commit().await.unwrap();
+
+    // The next scope on that connection sweeps them away before it runs anything named.
+    assert_eq!(victim(db.clone()).await, "A title");
+    let hijacked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM mixerai.content WHERE title = 'hijacked'")
+            .fetch_one(w.owner())
+            .await
+            .unwrap();
+    assert_eq!(hijacked, 0);
+    // And the driver's statements work again afterwards.
+    assert_eq!(victim(db).await, "A title");
 }
