@@ -35,8 +35,9 @@
 //! ## How data is reached
 //!
 //! Every read and write runs in a scope. A [`Scope`] is one transaction acting as one user inside one
-//! brand: it switches to the `mixerai_app` role and sets the context transaction-locally in the same
-//! round trip as `BEGIN`, and PostgreSQL's policies decide what that user may see and change. Set-up and
+//! brand: it switches to the `mixerai_app` role and opens a sealed context transaction-locally in the
+//! same round trip as `BEGIN`, and PostgreSQL's policies decide what that user may see and change.
+//! [`Database::read_scope`] opens a read-only one that ends off the caller's path. Set-up and
 //! maintenance (creating users and brands, granting the first roles) run in a [`SystemScope`].
 //!
 //! ```
