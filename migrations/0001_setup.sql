@@ -76,6 +76,17 @@ CREATE TABLE mixerai.scope_keys (
 );
 INSERT INTO mixerai.scope_keys DEFAULT VALUES;
 
+-- The seal of a context: what app_enter sets and app_context compares. Plain SQL without a SET clause,
+-- so it is inlined into the definer functions that use it (no call of its own); inlining parses it
+-- under their search_path (''), and the operator is qualified anyway. Harmless to anyone without the
+-- key, so no grant is needed (an inlined function's EXECUTE right is checked for the definer).
+CREATE FUNCTION mixerai.app_seal(scope_key bytea, acting uuid, brand uuid) RETURNS text
+    LANGUAGE sql STABLE
+    AS $$ SELECT pg_catalog.encode(pg_catalog.sha256(scope_key OPERATOR(pg_catalog.||) '\x7365616c'::pg_catalog.bytea
+              OPERATOR(pg_catalog.||) pg_catalog.uuid_send(acting) OPERATOR(pg_catalog.||) pg_catalog.uuid_send(brand)
+              OPERATOR(pg_catalog.||) pg_catalog.int4send(pg_catalog.pg_backend_pid())
+              OPERATOR(pg_catalog.||) pg_catalog.timestamptz_send(pg_catalog.now())), 'hex') $$;
+
 -- The sealed context: (user, brand) when the seal set by app_enter matches, NULLs when there is no
 -- context, insufficient_privilege when the settings were changed. SECURITY DEFINER to read the key;
 -- PL/pgSQL so its plans are kept for the session; STABLE, and called by the policies as (SELECT ...),
@@ -93,11 +104,7 @@ BEGIN
         RETURN;
     END IF;
     IF coalesce(seal, '') = '' OR coalesce(acting, '') = '' OR coalesce(brand, '') = ''
-       OR seal <> pg_catalog.encode(pg_catalog.sha256(
-              (SELECT k.key FROM mixerai.scope_keys k) || '\x7365616c'::bytea
-              || pg_catalog.uuid_send(acting::uuid) || pg_catalog.uuid_send(brand::uuid)
-              || pg_catalog.int4send(pg_catalog.pg_backend_pid()) || pg_catalog.timestamptz_send(pg_catalog.now())),
-          'hex') THEN
+       OR seal <> mixerai.app_seal((SELECT k.key FROM mixerai.scope_keys k), acting::uuid, brand::uuid) THEN
         RAISE EXCEPTION 'the scope context was changed inside the scope'
             USING ERRCODE = 'insufficient_privilege',
                   HINT = 'the context is set by the crate''s scopes only (mixerai.app_enter)';
@@ -142,10 +149,7 @@ BEGIN
     END IF;
     PERFORM pg_catalog.set_config('app.current_user_id', acting::text, true),
             pg_catalog.set_config('app.current_brand_id', brand::text, true),
-            pg_catalog.set_config('app.context_seal', pg_catalog.encode(pg_catalog.sha256(
-                scope_key || '\x7365616c'::bytea || pg_catalog.uuid_send(acting) || pg_catalog.uuid_send(brand)
-                || pg_catalog.int4send(pg_catalog.pg_backend_pid()) || pg_catalog.timestamptz_send(pg_catalog.now())),
-                'hex'), true);
+            pg_catalog.set_config('app.context_seal', mixerai.app_seal(scope_key, acting, brand), true);
     RETURN swept;
 END
 $$;
@@ -161,6 +165,19 @@ CREATE FUNCTION mixerai.app_current_user_id() RETURNS uuid
 CREATE FUNCTION mixerai.app_current_brand_id() RETURNS uuid
     LANGUAGE sql STABLE
     AS $$ SELECT (mixerai.app_context()).brand_id $$;
+
+-- The scope's brand as the setting holds it, unchecked: for the RESTRICTIVE brand policies only. A
+-- restrictive policy only ever narrows what a permissive one lets through, and every permissive policy
+-- calls a helper that checks the seal (app_can_*, app_current_role, app_current_user_id, ...;
+-- tests/it/hardening.rs holds every policy to that), so a forged brand is refused there, at the first
+-- row it would let through. Reading the setting inline costs ~1 us per statement where the checked read
+-- costs ~12 us, and it is in every statement of every scope. Inlined like the helpers above; not for
+-- anything else.
+CREATE FUNCTION mixerai.app_scope_brand_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN pg_catalog.texteq(pg_catalog.current_setting('app.current_brand_id', true), '')
+                      THEN NULL
+                      ELSE CAST(pg_catalog.current_setting('app.current_brand_id', true) AS pg_catalog.uuid) END $$;
 
 -- Membership helpers. SECURITY DEFINER so they can read users and user_brand_roles whatever the caller
 -- may see; STABLE and argument-free so a policy calling them as (SELECT f()) evaluates them once per
@@ -189,11 +206,21 @@ CREATE FUNCTION mixerai.app_current_role() RETURNS text
 DECLARE
     acting uuid;
     scope_brand uuid;
+    seal text := pg_catalog.current_setting('app.context_seal', true);
     found_role text;
 BEGIN
-    SELECT c.user_id, c.brand_id INTO acting, scope_brand FROM mixerai.app_context() c;
-    IF acting IS NULL THEN
+    -- app_context()'s check, inlined: it runs in every statement of every scope, and a nested definer
+    -- call would add ~6 us to each.
+    acting := nullif(pg_catalog.current_setting('app.current_user_id', true), '')::uuid;
+    scope_brand := nullif(pg_catalog.current_setting('app.current_brand_id', true), '')::uuid;
+    IF acting IS NULL AND scope_brand IS NULL THEN
         RETURN NULL;
+    END IF;
+    IF acting IS NULL OR scope_brand IS NULL OR coalesce(seal, '') = ''
+       OR seal <> mixerai.app_seal((SELECT k.key FROM mixerai.scope_keys k), acting, scope_brand) THEN
+        RAISE EXCEPTION 'the scope context was changed inside the scope'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'the context is set by the crate''s scopes only (mixerai.app_enter)';
     END IF;
     SELECT CASE WHEN u.metadata ->> 'is_platform_admin' = 'true' THEN 'admin' ELSE r.role::text END
     INTO found_role
@@ -240,7 +267,7 @@ CREATE FUNCTION mixerai.app_can_admin() RETURNS boolean
 -- What the policies and the application role's own statements call. Everything else (trigger
 -- functions, definer internals, maintenance) stays with the owner.
 GRANT EXECUTE ON FUNCTION mixerai.app_context(), mixerai.app_enter(uuid, uuid, bytea, boolean),
-    mixerai.app_current_user_id(), mixerai.app_current_brand_id(),
+    mixerai.app_current_user_id(), mixerai.app_current_brand_id(), mixerai.app_scope_brand_id(),
     mixerai.app_is_platform_admin(), mixerai.app_current_role(), mixerai.app_can_read(),
     mixerai.app_can_write(), mixerai.app_can_admin() TO mixerai_app;
 

@@ -371,8 +371,8 @@ GRANT EXECUTE ON FUNCTION mixerai.append_events(uuid, text, integer, jsonb) TO m
 GRANT SELECT ON mixerai.events TO mixerai_app;
 ALTER TABLE mixerai.events ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY events_scope ON mixerai.events AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY events_read ON mixerai.events FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()) AND (category <> 'security' OR (SELECT mixerai.app_can_admin())));
 

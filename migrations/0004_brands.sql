@@ -209,7 +209,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.brands, mixerai.brand_vetting_ag
 
 ALTER TABLE mixerai.brands ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY brands_scope ON mixerai.brands AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (id = (SELECT mixerai.app_current_brand_id()));
+    USING (id = (SELECT mixerai.app_scope_brand_id())) WITH CHECK (id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY brands_read ON mixerai.brands FOR SELECT TO mixerai_app USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY brands_create ON mixerai.brands FOR INSERT TO mixerai_app WITH CHECK ((SELECT mixerai.app_is_platform_admin()));
 CREATE POLICY brands_update ON mixerai.brands FOR UPDATE TO mixerai_app
@@ -219,7 +219,7 @@ CREATE POLICY brands_delete ON mixerai.brands FOR DELETE TO mixerai_app USING ((
 -- Vetting agencies: part of managing the brand.
 ALTER TABLE mixerai.brand_vetting_agencies ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY brand_vetting_agencies_scope ON mixerai.brand_vetting_agencies AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY brand_vetting_agencies_read ON mixerai.brand_vetting_agencies FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY brand_vetting_agencies_insert ON mixerai.brand_vetting_agencies FOR INSERT TO mixerai_app

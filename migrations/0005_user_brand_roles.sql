@@ -72,7 +72,7 @@ GRANT EXECUTE ON FUNCTION mixerai.app_touch_brand_access() TO mixerai_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.user_brand_roles TO mixerai_app;
 ALTER TABLE mixerai.user_brand_roles ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY user_brand_roles_scope ON mixerai.user_brand_roles AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY user_brand_roles_read ON mixerai.user_brand_roles FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY user_brand_roles_insert ON mixerai.user_brand_roles FOR INSERT TO mixerai_app

@@ -72,8 +72,8 @@ CREATE TRIGGER content_templates_audit AFTER INSERT OR UPDATE OR DELETE ON mixer
 GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.content_templates TO mixerai_app;
 ALTER TABLE mixerai.content_templates ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY content_templates_scope ON mixerai.content_templates AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_ids @> ARRAY[(SELECT mixerai.app_current_brand_id())])
-    WITH CHECK (brand_ids @> ARRAY[(SELECT mixerai.app_current_brand_id())]);
+    USING (brand_ids @> ARRAY[(SELECT mixerai.app_scope_brand_id())])
+    WITH CHECK (brand_ids @> ARRAY[(SELECT mixerai.app_scope_brand_id())]);
 CREATE POLICY content_templates_read ON mixerai.content_templates FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY content_templates_insert ON mixerai.content_templates FOR INSERT TO mixerai_app WITH CHECK (

@@ -103,8 +103,8 @@ CREATE TRIGGER workflows_one_default
 GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.workflows TO mixerai_app;
 ALTER TABLE mixerai.workflows ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY workflows_scope ON mixerai.workflows AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_ids @> ARRAY[(SELECT mixerai.app_current_brand_id())])
-    WITH CHECK (brand_ids @> ARRAY[(SELECT mixerai.app_current_brand_id())]);
+    USING (brand_ids @> ARRAY[(SELECT mixerai.app_scope_brand_id())])
+    WITH CHECK (brand_ids @> ARRAY[(SELECT mixerai.app_scope_brand_id())]);
 CREATE POLICY workflows_read ON mixerai.workflows FOR SELECT TO mixerai_app USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY workflows_insert ON mixerai.workflows FOR INSERT TO mixerai_app WITH CHECK (
     (SELECT mixerai.app_is_platform_admin())

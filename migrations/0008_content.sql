@@ -183,7 +183,7 @@ CREATE TRIGGER content_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.content
 GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.content TO mixerai_app;
 ALTER TABLE mixerai.content ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY content_scope ON mixerai.content AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 -- Reading is written as a brand equality, not as the boolean (SELECT mixerai.app_can_read()): the planner
 -- estimates a boolean InitPlan filter at half the rows, which made the brand's newest-first page look
 -- twice as dear through idx_content_brand_created as it is and pushed it onto (brand_id, status) and a

@@ -111,7 +111,7 @@ CREATE TRIGGER claims_audit AFTER INSERT OR UPDATE OR DELETE ON mixerai.claims
 GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.claims TO mixerai_app;
 ALTER TABLE mixerai.claims ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY claims_scope ON mixerai.claims AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY claims_read ON mixerai.claims FOR SELECT TO mixerai_app USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY claims_insert ON mixerai.claims FOR INSERT TO mixerai_app WITH CHECK ((SELECT mixerai.app_can_admin()));
 CREATE POLICY claims_update ON mixerai.claims FOR UPDATE TO mixerai_app

@@ -86,7 +86,7 @@ CREATE TRIGGER ai_generations_bump_version BEFORE UPDATE ON mixerai.ai_generatio
 GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.ai_generations TO mixerai_app;
 ALTER TABLE mixerai.ai_generations ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY ai_generations_scope ON mixerai.ai_generations AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY ai_generations_read ON mixerai.ai_generations FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY ai_generations_insert ON mixerai.ai_generations FOR INSERT TO mixerai_app

@@ -32,8 +32,8 @@ CREATE TRIGGER idempotency_keys_stamp_actor BEFORE INSERT ON mixerai.idempotency
 GRANT SELECT, INSERT ON mixerai.idempotency_keys TO mixerai_app;
 ALTER TABLE mixerai.idempotency_keys ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY idempotency_keys_scope ON mixerai.idempotency_keys AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY idempotency_keys_read ON mixerai.idempotency_keys FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_write()));
 CREATE POLICY idempotency_keys_insert ON mixerai.idempotency_keys FOR INSERT TO mixerai_app

@@ -491,14 +491,14 @@ CREATE TRIGGER content_version_record_insert AFTER INSERT ON mixerai.content
 GRANT SELECT ON mixerai.content_versions, mixerai.content_approvals TO mixerai_app;
 ALTER TABLE mixerai.content_versions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY content_versions_scope ON mixerai.content_versions AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY content_versions_read ON mixerai.content_versions FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 ALTER TABLE mixerai.content_approvals ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY content_approvals_scope ON mixerai.content_approvals AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY content_approvals_read ON mixerai.content_approvals FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 

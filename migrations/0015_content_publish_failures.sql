@@ -34,7 +34,7 @@ GRANT SELECT ON mixerai.content_publish_failures TO mixerai_app;
 ALTER TABLE mixerai.content_publish_failures ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY content_publish_failures_scope ON mixerai.content_publish_failures AS RESTRICTIVE FOR ALL
     TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY content_publish_failures_read ON mixerai.content_publish_failures FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));

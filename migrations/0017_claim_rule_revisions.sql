@@ -39,8 +39,8 @@ CREATE TABLE IF NOT EXISTS mixerai.claim_rule_revisions (
 ALTER TABLE mixerai.claim_rule_revisions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON mixerai.claim_rule_revisions FROM PUBLIC;
 CREATE POLICY claim_rule_revisions_scope ON mixerai.claim_rule_revisions AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 
 -- Claims written in one statement bump each of their (brand, market) counters once, in key order, so two
 -- transactions bumping overlapping sets lock the rows in the same order and cannot deadlock. Statement

@@ -124,8 +124,9 @@ use crate::{Result, ValidationErrors};
 /// read-only scope's `ROLLBACK` travels with it. What a scope adds to the server's work per scope is
 /// the reset and the context (`RESET ALL`, `DISCARD TEMP`, `UNLISTEN *`, the `set_config`s: ~15 us
 /// of server time on a quiet machine), and per statement the policies' InitPlans: one lookup of the
-/// acting user's role, and the seal's check (a read of the one-row key table and a SHA-256, ~3 us,
-/// in the brand InitPlan and in the role lookup). A scope on a tenant login waits for one round trip
+/// acting user's role, which also checks the context's seal (a read of the one-row key table and a
+/// SHA-256: ~4 to ~7 us more per statement in a server-side loop under load; the restrictive brand
+/// policies read the brand unchecked, see migration 0001, so the check runs once per statement). A scope on a tenant login waits for one round trip
 /// more than the table says (the proof as a bind parameter, above), and its sweep reads the session's
 /// prepared statements (~4 us with none besides the driver's few, ~35 us with 100 of them, sqlx's
 /// default cache size, measured in a server-side loop under load).

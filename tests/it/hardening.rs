@@ -285,6 +285,7 @@ async fn no_function_is_executable_by_public_and_the_application_role_gets_a_lis
             "mixerai.app_current_user_id()",
             "mixerai.app_enter(uuid,uuid,bytea,boolean)",
             "mixerai.app_is_platform_admin()",
+            "mixerai.app_scope_brand_id()",
             "mixerai.app_touch_brand_access()",
             "mixerai.append_events(uuid,text,integer,jsonb)",
             "mixerai.claim_market_keys(uuid,text[])",
@@ -1350,4 +1351,49 @@ async fn a_statement_planted_under_a_driver_statement_name_never_runs_in_the_nex
     assert_eq!(hijacked, 0);
     // And the driver's statements work again afterwards.
     assert_eq!(victim(db).await, "A title");
+}
+
+#[tokio::test]
+async fn every_permissive_policy_checks_the_seal_and_the_unchecked_brand_is_for_restrictive_ones() {
+    let w = world().await;
+    // The restrictive brand policies read the brand unchecked (migration 0001, app_scope_brand_id):
+    // safe only because a row must also pass a permissive policy, and each of those calls a helper
+    // that checks the context's seal.
+    let unchecked: Vec<String> = sqlx::query_scalar(
+        "SELECT format('%s.%s', tablename, policyname) FROM pg_policies
+         WHERE schemaname = 'mixerai' AND permissive = 'PERMISSIVE'
+           AND concat(qual, ' ', with_check) !~
+               'mixerai\\.app_(can_read|can_write|can_admin|current_role|is_platform_admin|current_user_id|current_brand_id|administers|context)\\('
+         ORDER BY 1",
+    )
+    .fetch_all(w.owner())
+    .await
+    .unwrap();
+    assert_eq!(unchecked, Vec::<String>::new());
+    let misused: Vec<String> = sqlx::query_scalar(
+        "SELECT format('policy %s.%s', tablename, policyname) FROM pg_policies
+         WHERE schemaname = 'mixerai' AND permissive = 'PERMISSIVE'
+           AND concat(qual, ' ', with_check) ~ 'app_scope_brand_id'
+         UNION ALL
+         SELECT format('function %s', p.oid::regprocedure) FROM pg_proc p
+         WHERE p.pronamespace = 'mixerai'::regnamespace AND p.proname <> 'app_scope_brand_id'
+           AND p.prosrc ~ 'app_scope_brand_id'
+         UNION ALL
+         SELECT format('view %s', c.oid::regclass) FROM pg_class c
+         WHERE c.relnamespace = 'mixerai'::regnamespace AND c.relkind IN ('v', 'm')
+           AND pg_get_viewdef(c.oid) ~ 'app_scope_brand_id'
+         ORDER BY 1",
+    )
+    .fetch_all(w.owner())
+    .await
+    .unwrap();
+    assert_eq!(misused, Vec::<String>::new());
+    let restrictive: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_policies WHERE schemaname = 'mixerai' AND permissive = 'RESTRICTIVE'
+           AND concat(qual, ' ', with_check) ~ 'app_scope_brand_id'",
+    )
+    .fetch_one(w.owner())
+    .await
+    .unwrap();
+    assert!(restrictive > 10, "the brand policies use it: {restrictive}");
 }
