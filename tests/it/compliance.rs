@@ -42,6 +42,11 @@ cholestérolémie normale.</p>
 <p>Le petit-déjeuner Miracle de vos matins.</p>
 <p>A consommer dans le cadre d'une alimentation variee et equilibree.</p>";
 
+/// A page that passes in GB and in FR: both mandatory statements, nothing disallowed.
+const FIXED_TITLE: &str = "Golden Oat Crunch";
+const FIXED_BODY: &str = "<p>Enjoy as part of a varied and balanced diet and a healthy lifestyle.</p>
+<p>À consommer dans le cadre d'une alimentation variée et équilibrée.</p>";
+
 struct Shop {
     w: Brands,
     /// The claims by a short name.
@@ -172,6 +177,52 @@ impl Shop {
             .unwrap();
         scope.commit().await.unwrap();
         check
+    }
+
+    /// Takes a draft through review to approved, as the brand's admin; panics on a refusal.
+    async fn approved(&self, item: ContentId) -> Content {
+        let c = self.in_review(item).await;
+        self.approve(c.id).await.unwrap()
+    }
+
+    /// Submits a draft and starts its review, as the brand's admin.
+    async fn in_review(&self, item: ContentId) -> Content {
+        let mut scope = self.w.scope(self.w.admin).await;
+        let c = scope.content().get(item).await.unwrap();
+        let c = scope.content().submit(c.id, c.version).await.unwrap();
+        let c = scope.content().start_review(c.id, c.version).await.unwrap();
+        scope.commit().await.unwrap();
+        c
+    }
+
+    /// Approves the item as it is now, as the brand's admin, in a scope of its own (committed when
+    /// the step is taken).
+    async fn approve(&self, item: ContentId) -> Result<Content, Error> {
+        self.step(item, |scope, c| {
+            Box::pin(async move { scope.content().approve(c.id, c.version).await })
+        })
+        .await
+    }
+
+    /// Takes one lifecycle step on the item as it is now, as the brand's admin, in a scope of its own,
+    /// committed when the step is taken.
+    async fn step(
+        &self,
+        item: ContentId,
+        step: impl for<'a> FnOnce(
+            &'a mut mixerai_data::Scope,
+            Content,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Content, Error>> + Send + 'a>,
+        >,
+    ) -> Result<Content, Error> {
+        let mut scope = self.w.scope(self.w.admin).await;
+        let c = scope.content().get(item).await.unwrap();
+        let r = step(&mut scope, c).await;
+        if r.is_ok() {
+            scope.commit().await.unwrap();
+        }
+        r
     }
 
     async fn stale(&self) -> Vec<StaleCheck> {
@@ -1013,4 +1064,63 @@ async fn the_gate_blocks_a_gated_stage_for_blocking_missing_or_stale_checks_and_
         scope.claims().compliance_settings().await.unwrap(),
         settings
     );
+}
+
+#[tokio::test]
+async fn a_check_stands_through_status_changes_and_a_save_makes_it_stale() {
+    let s = shop().await;
+    let when = Utc::now();
+    let item = s.item(FIXED_TITLE, FIXED_BODY, None).await;
+    let check = s.check(item.id, "GB", "en", when).await;
+    assert_eq!((check.version, item.latest_version), (1, 1));
+
+    // Submitting, reviewing and approving move the row's token, not the content version: the check
+    // still describes the item, and it is the check of the version approved.
+    let approved = s.approved(item.id).await;
+    assert!(approved.version > item.version);
+    assert_eq!(approved.latest_version, 1);
+    assert_eq!(approved.approved_version, Some(1));
+    assert!(s.stale().await.is_empty(), "{:?}", s.stale().await);
+    let mut scope = s.w.scope(s.w.viewer).await;
+    let d = scope
+        .claims()
+        .gate(
+            &GateRequest::new(item.id, 1, GateStage::Publishing, when).market(country("GB")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.markets[0].verdict, d.markets[0].check_id),
+        (GateVerdict::Clear, Some(check.id))
+    );
+    drop(scope);
+    // An approved item is checked at its content version too, whatever its token.
+    let again = s.check(item.id, "GB", "en", when).await;
+    assert_eq!(again.version, 1);
+
+    // A save is a new content version: the check is stale, and the listing says so.
+    let mut scope = s.w.scope(s.w.admin).await;
+    let saved = scope
+        .content()
+        .update(
+            item.id,
+            approved.version,
+            &ContentPatch::builder().title("Porridge oats").build().unwrap(),
+        )
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+    let stale = s.stale().await;
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    assert_eq!(
+        (
+            stale[0].check.id,
+            stale[0].check.version,
+            stale[0].current_version,
+            stale[0].content_edited,
+            stale[0].rules_edited
+        ),
+        (again.id, 1, saved.latest_version, true, false)
+    );
+    assert_eq!(saved.latest_version, saved.version);
 }
