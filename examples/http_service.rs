@@ -83,6 +83,15 @@ impl IntoResponse for ApiError {
                 StatusCode::CONFLICT,
                 json!({"error": "conflict", "constraint": constraint, "field": field}),
             ),
+            // 409, not 422: nothing in the request is invalid (422 says "fix your input"); it
+            // conflicts with the state of the item and its brand (the version's checks, the brand's
+            // settings), and the same request succeeds once that changes: the version re-checked, its
+            // text fixed, the settings changed. The body names the stage and the blocking markets, so
+            // the client knows what to re-check.
+            Error::ComplianceBlocked { stage, markets } => (
+                StatusCode::CONFLICT,
+                json!({"error": "compliance_blocked", "stage": stage, "markets": markets}),
+            ),
             Error::InvalidReference { field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"error": "invalid_reference", "field": field}),
@@ -655,6 +664,25 @@ mod tests {
             brand,
             db: s.db.clone(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_step_the_compliance_gate_blocks_is_409_naming_the_stage_and_markets() {
+        let blocked = ApiError(Error::ComplianceBlocked {
+            stage: mixerai_data::claims::GateStage::Publishing,
+            markets: vec![
+                mixerai_data::types::CountryCode::parse("FR").unwrap(),
+                mixerai_data::types::CountryCode::parse("GB").unwrap(),
+            ],
+        })
+        .into_response();
+        assert_eq!(blocked.status(), StatusCode::CONFLICT);
+        let bytes = blocked.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "compliance_blocked", "stage": "publishing", "markets": ["FR", "GB"]})
+        );
     }
 
     #[tokio::test]

@@ -2,7 +2,9 @@
 -- guardrails of one market (issue #15).
 --
 -- A row is a snapshot, never changed: which version of which item was checked (content_id, version: the
--- item's mixerai.content.version when it was checked, the key the content version log uses), for which
+-- content version, the item's mixerai.content.latest_version when it was checked, the key of the
+-- content version log, 0014, and of approved_version, scheduled_version and live_version; not the
+-- row's concurrency token content.version, which a status change moves too), for which
 -- market, language, product and ingredients, for which point in time (checked_for: the publication or
 -- scheduled time, not when the check ran), under which rule counters (rules_fingerprint, 0017), and what
 -- was found (findings, as the crate's `claims::Finding` serialises: the claim, the rule that decided it,
@@ -23,8 +25,8 @@ CREATE TABLE IF NOT EXISTS mixerai.compliance_checks (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     brand_id UUID NOT NULL,
     content_id UUID NOT NULL,
-    -- BIGINT only because migrations after the baseline take no 32-bit integer (squawk); it holds a
-    -- content.version (INTEGER), and the crate reads it as one.
+    -- The content version checked (a content_versions.version, BIGINT there too; the crate reads it as
+    -- the i32 content.latest_version is).
     version BIGINT NOT NULL CONSTRAINT compliance_checks_version_check CHECK (version >= 1),
     country TEXT NOT NULL CONSTRAINT compliance_checks_country_format CHECK (country ~ '^[A-Z]{2}$'),
     language TEXT NOT NULL CONSTRAINT compliance_checks_language_format CHECK (language ~ '^[a-z]{2}$'),
@@ -39,11 +41,15 @@ CREATE TABLE IF NOT EXISTS mixerai.compliance_checks (
     checked_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     -- (id, brand_id): a check can only be of an item of its own brand.
     CONSTRAINT compliance_checks_content_fkey FOREIGN KEY (content_id, brand_id)
-        REFERENCES mixerai.content (id, brand_id) ON DELETE CASCADE
+        REFERENCES mixerai.content (id, brand_id) ON DELETE CASCADE,
+    -- A check is of a version the log holds; the log goes only with its item (0014), and its checks with
+    -- it. Served by idx_compliance_checks_content, which leads with content_id.
+    CONSTRAINT compliance_checks_version_fkey FOREIGN KEY (content_id, version)
+        REFERENCES mixerai.content_versions (content_id, version) ON DELETE CASCADE
 );
 
 -- The last check of an item per market (the gate, an item's checks), newest first; also the foreign
--- key's check when an item is deleted.
+-- keys' checks when an item or its versions are deleted.
 CREATE INDEX IF NOT EXISTS idx_compliance_checks_content
     ON mixerai.compliance_checks (content_id, country, checked_at DESC, id DESC);
 -- A brand's checks, newest first (the stale-check listing pages through them).
@@ -53,9 +59,10 @@ CREATE INDEX IF NOT EXISTS idx_compliance_checks_brand_checked
 CREATE INDEX IF NOT EXISTS idx_compliance_checks_checked_by ON mixerai.compliance_checks (checked_by);
 
 -- What a tenant cannot forge: the time of the check is the database's, and a check is recorded for the
--- version the item is at (the crate reads the item and records its findings in one scope; a check of a
--- version since replaced would describe text that is no longer the item's). Reads the item under the
--- caller's own policies.
+-- content version the item is at, its latest_version (the crate reads the item and records its findings
+-- in one scope; a check of a version since replaced by a save would describe text that is no longer the
+-- item's; a status change saves no content and leaves latest_version, so a check survives it). Reads the
+-- item under the caller's own policies.
 CREATE FUNCTION mixerai.compliance_checks_stamp() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = ''
@@ -69,7 +76,7 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     NEW.checked_at := now();
-    SELECT c.version, c.deleted_at INTO current_version, deleted
+    SELECT c.latest_version, c.deleted_at INTO current_version, deleted
     FROM mixerai.content c
     WHERE c.id = NEW.content_id AND c.brand_id = NEW.brand_id;
     -- An item the caller cannot see is left to the policies and the foreign key, which refuse it

@@ -3,7 +3,8 @@
 --
 -- One row per brand, created by its admins; a brand without one is not gated (the defaults below are what
 -- a new row holds). The gate (0020 compliance_gate) reads the row as it is when it is asked, so a change
--- here applies to versions checked before it too.
+-- here applies to versions checked before it too; the lifecycle asks it (0020 content_compliance_gate)
+-- for the markets listed here, or the brand's own country when none are.
 --
 -- A new table only; nothing an existing table waits on.
 
@@ -24,6 +25,11 @@ CREATE TABLE IF NOT EXISTS mixerai.compliance_settings (
     blocking_kinds TEXT[] NOT NULL DEFAULT '{disallowed_claim,missing_mandatory_claim,replacement_required}'
         CONSTRAINT compliance_settings_blocking_kinds_check CHECK (blocking_kinds <@ ARRAY[
             'disallowed_claim', 'missing_mandatory_claim', 'replacement_required', 'guardrail_violated']::text[]),
+    -- The markets a version must pass the gate in (ISO 3166-1 alpha-2 codes, as claims list them, no
+    -- repeats: the crate checks that); empty means the brand's own country (brands.country), read when
+    -- the gate is asked, so a brand that moves country is gated where it is now.
+    markets TEXT[] NOT NULL DEFAULT '{}'
+        CONSTRAINT compliance_settings_markets_format CHECK (mixerai.is_country_code_array(markets)),
     -- The optimistic-concurrency token (0001 stamp_update). BIGINT only because migrations after the
     -- baseline take no 32-bit integer (squawk); the crate reads it as the i32 every version is.
     version BIGINT NOT NULL DEFAULT 1 CONSTRAINT compliance_settings_version_check CHECK (version >= 1),

@@ -4,10 +4,13 @@
 -- product and ingredients, at one point in time, and which of them wins where several make the same
 -- statement; one statement, one round trip. compliance_gate(): whether a version of an item may be
 -- approved or published in its target markets, by its recorded checks (0018) and the brand's settings
--- (0019). The precedence rules are documented once, in the crate (src/claims/mod.rs); the comments
+-- (0019). content_compliance_gate: the lifecycle enforces the gate, on every path that approves,
+-- schedules or publishes a version (the crate, the publishing job, a host's raw SQL). The precedence
+-- rules and the gate's decisions are documented once, in the crate (src/claims/mod.rs); the comments
 -- here say how the SQL implements them.
 --
--- Functions only; nothing an existing table waits on.
+-- Functions, and one trigger on mixerai.content: CREATE TRIGGER takes a brief SHARE ROW EXCLUSIVE lock
+-- on content, bounded by lock_timeout; no data is read or rewritten.
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
@@ -238,6 +241,98 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The gate, enforced by the lifecycle. After content_lifecycle (0014) has computed the pointers of a
+-- step, a statement that
+--   approves a version (approved_version becomes non-NULL or changes)   is asked about stage approval,
+--       for approved_version, as of now();
+--   schedules one or moves its schedule (scheduled_version non-NULL, and it or scheduled_for
+--       changed)                                                         stage publishing, for
+--       scheduled_version, as of scheduled_for (when it will be seen);
+--   makes one live (live_version becomes a new non-NULL value: the crate's publish, the publishing
+--       job firing a schedule, raw SQL)                                   stage publishing, for
+--       live_version, as of now();
+-- in the brand's target markets (compliance_settings.markets; none listed: the brand's own country).
+-- When the brand gates that stage and compliance_gate() blocks it in any of them, the statement fails
+-- (check_violation, constraint content_compliance_gate, DETAIL '<stage>>FR,GB': the blocking markets
+-- in code order), so nothing of it is written; the crate maps it to Error::ComplianceBlocked. A stage
+-- the brand does not gate (or a brand without settings) costs one look-up of the settings and nothing
+-- more; the trigger's WHEN clause spares every other update (saves, status changes that move no
+-- pointer) even that.
+--
+-- SECURITY DEFINER, like the lifecycle triggers: whether a version may pass must not depend on what the
+-- writing role may read (a host's role with UPDATE on content and no read of the settings or checks
+-- would otherwise pass ungated). compliance_gate() then runs as the owner: in a tenant scope through the
+-- tenant's doors for the scope's brand (the item's: row-level security let the update through only
+-- for it), in a system scope (the job) through the owner's functions for the item's brand.
+CREATE FUNCTION mixerai.content_compliance_gate() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+DECLARE
+    approval_gated boolean;
+    publishing_gated boolean;
+    targets text[];
+    stages text[] := ARRAY[]::text[];
+    versions integer[] := ARRAY[]::integer[];
+    times timestamptz[] := ARRAY[]::timestamptz[];
+    blocked text[];
+BEGIN
+    IF TG_TABLE_SCHEMA <> 'mixerai' OR TG_TABLE_NAME <> 'content' THEN
+        RAISE EXCEPTION 'content_compliance_gate is for mixerai.content only'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT s.gate_approval, s.gate_publishing,
+           CASE WHEN cardinality(s.markets) > 0 THEN s.markets ELSE ARRAY[b.country] END
+    INTO approval_gated, publishing_gated, targets
+    FROM mixerai.compliance_settings s
+    JOIN mixerai.brands b ON b.id = s.brand_id
+    WHERE s.brand_id = NEW.brand_id;
+    -- No settings: not gated (0019).
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF approval_gated AND NEW.approved_version IS NOT NULL
+       AND NEW.approved_version IS DISTINCT FROM OLD.approved_version THEN
+        stages := stages || 'approval'::text;
+        versions := versions || NEW.approved_version;
+        times := times || now();
+    END IF;
+    IF publishing_gated AND NEW.scheduled_version IS NOT NULL
+       AND (NEW.scheduled_version IS DISTINCT FROM OLD.scheduled_version
+            OR NEW.scheduled_for IS DISTINCT FROM OLD.scheduled_for) THEN
+        stages := stages || 'publishing'::text;
+        versions := versions || NEW.scheduled_version;
+        times := times || NEW.scheduled_for;
+    END IF;
+    IF publishing_gated AND NEW.live_version IS NOT NULL
+       AND NEW.live_version IS DISTINCT FROM OLD.live_version THEN
+        stages := stages || 'publishing'::text;
+        versions := versions || NEW.live_version;
+        times := times || now();
+    END IF;
+    FOR i IN 1 .. cardinality(stages) LOOP
+        SELECT array_agg(g.country ORDER BY g.country) INTO blocked
+        FROM mixerai.compliance_gate(NEW.id, versions[i], targets, stages[i], times[i]) g
+        WHERE g.blocks;
+        IF blocked IS NOT NULL THEN
+            RAISE EXCEPTION '% of version % of item % is blocked by the compliance gate in %', stages[i],
+                            versions[i], NEW.id, array_to_string(blocked, ', ')
+                USING ERRCODE = 'check_violation', CONSTRAINT = 'content_compliance_gate', TABLE = 'content',
+                      DETAIL = stages[i] || '>' || array_to_string(blocked, ',');
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- Named to fire before content_version_record (AFTER triggers fire in name order), so a refused step
+-- fails before its approval row is written (the statement's failure undoes it anyway).
+CREATE TRIGGER content_compliance_gate AFTER UPDATE ON mixerai.content
+    FOR EACH ROW
+    WHEN ((NEW.approved_version, NEW.scheduled_version, NEW.scheduled_for, NEW.live_version)
+          IS DISTINCT FROM (OLD.approved_version, OLD.scheduled_version, OLD.scheduled_for, OLD.live_version))
+    EXECUTE FUNCTION mixerai.content_compliance_gate();
 
 GRANT EXECUTE ON FUNCTION mixerai.claims_resolve(text, text, uuid, text[], timestamptz),
     mixerai.compliance_gate(uuid, integer, text[], text, timestamptz) TO mixerai_app;

@@ -12,6 +12,7 @@
 //! | [`Error::Conflict`] | a unique key is taken (a slug, an address, the one default workflow) | choose another value |
 //! | [`Error::Stale`] | the row changed since the caller read it (its `version` moved on) | re-read, then decide |
 //! | [`Error::IllegalTransition`] | a content item cannot go from its status to the one asked for | take a step the [transition table](crate::content#lifecycle) allows |
+//! | [`Error::ComplianceBlocked`] | the brand gates approval or publishing, and the version's compliance checks do not clear it in the markets named | re-check the version ([`ClaimRepo::check`](crate::claims::ClaimRepo::check)) in those markets, fix the findings and save and re-check, or have an admin change the compliance settings; [`ClaimRepo::gate`](crate::claims::ClaimRepo::gate) says why, market by market |
 //! | [`Error::InvalidReference`] | a referenced row does not exist, or is not the scope's to reference | fix the reference |
 //! | [`Error::NotFound`] | no such row, or not visible in this scope | nothing to act on |
 //! | [`Error::Forbidden`] | the acting user may not do this | ask someone who may |
@@ -73,6 +74,22 @@ pub enum Error {
         from: crate::content::ContentStatus,
         /// The status asked for.
         to: crate::content::ContentStatus,
+    },
+
+    /// The compliance gate refused the step: the brand gates `stage`, and in `markets` (of its target
+    /// markets, in code order) the content version's last compliance check is missing, was made under
+    /// rules that changed since, or has blocking findings (see [the gate](crate::claims#the-gate)).
+    /// The database refused it, whoever asked (migration 0020, `content_compliance_gate`): approving,
+    /// scheduling (or moving a schedule), publishing, or the publishing job firing a schedule. Nothing
+    /// was written. [`ClaimRepo::gate`](crate::claims::ClaimRepo::gate) says why per market; re-check
+    /// the version there ([`ClaimRepo::check`](crate::claims::ClaimRepo::check)), fix the text if the
+    /// check has blocking findings, or change the brand's compliance settings.
+    #[error("the compliance gate blocks {} in {}", stage.as_str(), CountryList(markets))]
+    ComplianceBlocked {
+        /// The stage refused: approval, or publishing (scheduling included).
+        stage: crate::claims::GateStage,
+        /// The target markets that block it, in code order.
+        markets: Vec<crate::types::CountryCode>,
     },
 
     /// A referenced row does not exist, or is not one the scope may reference (SQLSTATE 23503): a
@@ -265,6 +282,18 @@ impl From<sqlx::Error> for Error {
                     None => Error::Database(err),
                 }
             }
+            Some("23514") if constraint == "content_compliance_gate" => {
+                // The gate trigger (migration 0020) names the stage and the blocking markets in its
+                // detail: `stage>GB,FR`.
+                let detail = db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|e| e.detail())
+                    .and_then(parse_gate_detail);
+                match detail {
+                    Some((stage, markets)) => Error::ComplianceBlocked { stage, markets },
+                    None => Error::Database(err),
+                }
+            }
             Some("23514") => {
                 let field = constraint_field(table.as_deref(), &constraint, "_check")
                     .unwrap_or_else(|| constraint.clone());
@@ -329,6 +358,33 @@ pub(crate) fn connection_failed(err: &sqlx::Error) -> bool {
     }
 }
 
+/// The detail of a `content_compliance_gate` refusal, `stage>GB,FR`: the stage and the markets.
+fn parse_gate_detail(
+    detail: &str,
+) -> Option<(crate::claims::GateStage, Vec<crate::types::CountryCode>)> {
+    let (stage, markets) = detail.split_once('>')?;
+    let markets = markets
+        .split(',')
+        .map(|m| crate::types::CountryCode::parse(m).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some((stage.parse().ok()?, markets))
+}
+
+/// Markets as an error message lists them: `FR, GB`.
+struct CountryList<'a>(&'a [crate::types::CountryCode]);
+
+impl fmt::Display for CountryList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(c.as_str())?;
+        }
+        Ok(())
+    }
+}
+
 /// Constraints whose name does not say the field they guard, with that field. Every other
 /// constraint is named as PostgreSQL names them, `<table>_<field>_check` / `_fkey` / `_key`, and its
 /// field is read off the name.
@@ -371,6 +427,7 @@ const CONSTRAINT_FIELDS: &[(&str, &str)] = &[
     ("claims_countries_format", "countries"),
     ("claims_effective_range", "effective_to"),
     ("compliance_checks_version_current", "version"),
+    ("compliance_settings_markets_format", "markets"),
     ("ai_generations_content_fkey", "content_id"),
     ("ai_generations_outcome", "status"),
     ("events_pkey", "id"),
@@ -537,6 +594,28 @@ mod tests {
             err.to_string(),
             "content changed since it was read (expected version 3, now 5)"
         );
+    }
+
+    #[test]
+    fn a_gate_refusal_names_its_stage_and_markets() {
+        use crate::claims::GateStage;
+        use crate::types::CountryCode;
+        let (stage, markets) = parse_gate_detail("publishing>FR,GB").unwrap();
+        assert_eq!(stage, GateStage::Publishing);
+        assert_eq!(
+            markets,
+            [
+                CountryCode::parse("FR").unwrap(),
+                CountryCode::parse("GB").unwrap()
+            ]
+        );
+        assert_eq!(
+            Error::ComplianceBlocked { stage, markets }.to_string(),
+            "the compliance gate blocks publishing in FR, GB"
+        );
+        assert!(parse_gate_detail("approval>").is_none());
+        assert!(parse_gate_detail("review>GB").is_none());
+        assert!(parse_gate_detail("approval").is_none());
     }
 
     #[test]

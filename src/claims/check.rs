@@ -481,7 +481,11 @@ pub struct ComplianceCheck {
     pub brand_id: BrandId,
     /// The item checked.
     pub content_id: ContentId,
-    /// The item's version (`content.version`) as checked.
+    /// The content version checked: the item's `latest_version` when it was checked (the key of its
+    /// [`ContentVersion`](crate::content::ContentVersion) and of `approved_version`, `scheduled_version`
+    /// and `live_version`), not the row's concurrency token `version`, which a status change moves
+    /// too. A check stands through submitting, approving or scheduling the version; a save makes a new
+    /// version, which needs its own check.
     pub version: i32,
     /// The market.
     pub country: CountryCode,
@@ -529,9 +533,9 @@ pub struct StaleCheck {
     #[sqlx(flatten)]
     #[serde(flatten)]
     pub check: ComplianceCheck,
-    /// The item's version now.
+    /// The item's content version now (`latest_version`).
     pub current_version: i32,
-    /// The item was saved since (its version moved on).
+    /// The item was saved since (its content version moved on; a status change is no save).
     pub content_edited: bool,
     /// A claim or brand rule the check was made under was created, edited, deleted or restored since.
     pub rules_edited: bool,
@@ -548,6 +552,7 @@ const BY_CHECK: Keyset = Keyset {
 /// What `check` reads in its first statement: the item and what it is checked under.
 #[derive(sqlx::FromRow)]
 struct Subject {
+    /// The content version (`latest_version`).
     version: i32,
     title: String,
     excerpt: Option<String>,
@@ -578,14 +583,17 @@ struct CheckRow<'a> {
 impl ClaimRepo<'_> {
     /// Checks the live item `content` as it is now against the claims in effect for `request` (market,
     /// language, product, ingredients, point in time) and the brand's guardrails, and records the
-    /// result with the item's version. Editors and admins may ([`Error::Forbidden`] otherwise).
+    /// result with the item's content version (`latest_version`, see [`ComplianceCheck::version`]).
+    /// Editors and admins may ([`Error::Forbidden`] otherwise).
     ///
     /// Three statements: the item with the brand's language, guardrails and blocking kinds and the rule
     /// counters the check is made under (read before the rules, so a rule change in between makes the
     /// check stale rather than a stale check fresh); the resolution ([`resolve`](Self::resolve)); the
-    /// insert, which happens only if the item is still at the version read: if it was saved meanwhile,
-    /// nothing is recorded and the error is [`Error::Stale`] (entity `content`). An absent, deleted or
-    /// invisible item is [`Error::NotFound`]. Without a language, the brand's is used.
+    /// insert, which happens only if the item is still at the content version read: if it was saved
+    /// meanwhile, nothing is recorded and the error is [`Error::Stale`] (entity `content`, `expected`
+    /// and `actual` being content versions); a status change meanwhile saves no content and does not
+    /// matter. An absent, deleted or invisible item is [`Error::NotFound`]. Without a language, the
+    /// brand's is used.
     #[tracing::instrument(name = "mixerai.claims.check", parent = self.ctx.span(), skip_all, fields(content = %content, country = %request.country), err(level = "debug"))]
     pub async fn check(
         &mut self,
@@ -594,7 +602,7 @@ impl ClaimRepo<'_> {
     ) -> Result<ComplianceCheck> {
         let (user, brand) = self.ctx.tenant()?;
         let subject = sqlx::query_as::<_, Subject>(
-            "SELECT c.version, c.title, c.excerpt, c.body, c.fields, c.metadata, b.language, b.guardrails,
+            "SELECT c.latest_version AS version, c.title, c.excerpt, c.body, c.fields, c.metadata, b.language, b.guardrails,
                     coalesce(s.blocking_kinds, $3) AS blocking_kinds,
                     mixerai.claim_rules_fingerprint($2) AS fingerprint
              FROM mixerai.content c
@@ -649,7 +657,8 @@ impl ClaimRepo<'_> {
                     r.ingredients, r.checked_for, r.rules_fingerprint, r.findings, $2
              FROM jsonb_populate_record(NULL::mixerai.compliance_checks, $1) r
              WHERE EXISTS (SELECT 1 FROM mixerai.content c
-                           WHERE c.id = r.content_id AND c.version = r.version AND c.deleted_at IS NULL)
+                           WHERE c.id = r.content_id AND c.latest_version = r.version
+                             AND c.deleted_at IS NULL)
              RETURNING ",
             check_columns!()
         ))
@@ -661,7 +670,7 @@ impl ClaimRepo<'_> {
             Some(check) => Ok(check),
             None => {
                 let now: Option<i32> = sqlx::query_scalar(
-                    "SELECT version FROM mixerai.content WHERE id = $1 AND deleted_at IS NULL",
+                    "SELECT latest_version FROM mixerai.content WHERE id = $1 AND deleted_at IS NULL",
                 )
                 .bind(content)
                 .fetch_optional(self.conn())
@@ -710,7 +719,7 @@ impl ClaimRepo<'_> {
     }
 
     /// One page of the live items' last checks (per item and market) that are stale: the item was
-    /// saved since, a rule they were made under changed (a claim of the brand, its parent or a master
+    /// saved since (its content version moved on; a status change leaves a check standing), a rule they were made under changed (a claim of the brand, its parent or a master
     /// claim brand created, edited, deleted or restored in that market, or the brand's guardrails,
     /// language or claim sources), or a claim took effect or lapsed since the time they were made for.
     /// Newest check first; what to re-check with [`check`](Self::check).
@@ -736,8 +745,8 @@ impl ClaimRepo<'_> {
              SELECT ",
             check_columns!(),
             ", current_version, content_edited, rules_edited, rules_changed_over_time FROM (
-                 SELECT l.*, c.version AS current_version,
-                        c.version <> l.version AS content_edited,
+                 SELECT l.*, c.latest_version AS current_version,
+                        c.latest_version <> l.version AS content_edited,
                         l.rules_fingerprint IS DISTINCT FROM m.fingerprint AS rules_edited,
                         EXISTS (SELECT 1 FROM unnest(m.boundaries) AS b (at) WHERE b.at > l.checked_for)
                             AS rules_changed_over_time

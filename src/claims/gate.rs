@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 
 use super::check::{DEFAULT_BLOCKING_KINDS, FindingKind};
+use super::input::list;
 use super::repo::ClaimRepo;
 use crate::input::{Mode, Parser, input};
 use crate::repo::{Needs, why_unchanged};
@@ -32,6 +33,9 @@ pub struct ComplianceSettings {
     pub gate_publishing: bool,
     /// The kinds of finding that block.
     pub blocking_kinds: Vec<FindingKind>,
+    /// The markets a version must pass the gate in, by code; empty means the brand's own country
+    /// (see [`target_markets`](Self::target_markets)). The lifecycle asks the gate for these.
+    pub markets: Vec<CountryCode>,
     /// Saves so far, counting the first: the optimistic-concurrency token every write names.
     pub version: i32,
     /// Who created them.
@@ -52,13 +56,23 @@ impl ComplianceSettings {
             GateStage::Publishing => self.gate_publishing,
         }
     }
+
+    /// The markets the lifecycle asks the gate about for a brand whose own country is
+    /// `brand_country`: [`markets`](Self::markets), or that country when none are listed.
+    pub fn target_markets(&self, brand_country: CountryCode) -> Vec<CountryCode> {
+        if self.markets.is_empty() {
+            vec![brand_country]
+        } else {
+            self.markets.clone()
+        }
+    }
 }
 
 /// The columns of [`ComplianceSettings`] (the version is stored as BIGINT, see migration 0019).
 macro_rules! settings_columns {
     () => {
-        "brand_id, gate_approval, gate_publishing, blocking_kinds, version::integer AS version, \
-         created_by, created_at, updated_by, updated_at"
+        "brand_id, gate_approval, gate_publishing, blocking_kinds, markets, \
+         version::integer AS version, created_by, created_at, updated_by, updated_at"
     };
 }
 
@@ -138,7 +152,10 @@ impl GateDecision {
 pub struct GateRequest {
     /// The item.
     pub content_id: ContentId,
-    /// Its version (`content.version`) being approved or published.
+    /// The content version being approved or published: a
+    /// [`ComplianceCheck::version`](super::ComplianceCheck::version) (the item's `latest_version`
+    /// when checked; `approved_version`, `scheduled_version` and `live_version` name the same numbers),
+    /// not the row's concurrency token.
     pub version: i32,
     /// The stage.
     pub stage: GateStage,
@@ -204,7 +221,7 @@ impl ComplianceSettingsPatch {
 }
 
 /// Raw input for [`NewComplianceSettings`]; nothing is required (the defaults: not gated, the
-/// [`DEFAULT_BLOCKING_KINDS`]). Deserialises from the JSON of a [`ComplianceSettingsInput`].
+/// [`DEFAULT_BLOCKING_KINDS`], no markets listed: the brand's own country). Deserialises from the JSON of a [`ComplianceSettingsInput`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct NewComplianceSettingsBuilder(ComplianceSettingsInput);
@@ -227,6 +244,9 @@ input! {
         gate_publishing "gate_publishing": value bool => bool, gate_publishing maybe_gate_publishing;
         /// The kinds of finding that block, no repeats (default: [`DEFAULT_BLOCKING_KINDS`]).
         blocking_kinds "blocking_kinds": list FindingKind => Vec<FindingKind>, blocking_kinds maybe_blocking_kinds blocking_kind;
+        /// The target markets the lifecycle gates a version in: ISO 3166-1 alpha-2 codes in any case,
+        /// no repeats (default: none, meaning the brand's own country).
+        markets "markets": list String => Vec<CountryCode>, markets maybe_markets market;
     }
 }
 
@@ -280,10 +300,12 @@ fn parse(
         }
         None => (mode == Mode::Create).then(|| DEFAULT_BLOCKING_KINDS.to_vec()),
     };
+    let markets = list(&mut p, "markets", &input.markets, |c| CountryCode::parse(c));
     p.finish(ComplianceSettingsValues {
         gate_approval,
         gate_publishing,
         blocking_kinds,
+        markets,
     })
 }
 
@@ -439,13 +461,19 @@ mod tests {
                 "gate_approval": false,
                 "gate_publishing": false,
                 "blocking_kinds": ["disallowed_claim", "missing_mandatory_claim", "replacement_required"],
+                "markets": [],
             })
         );
         let mut columns: Vec<&str> = settings_input_columns!().split(", ").collect();
         columns.sort_unstable();
         assert_eq!(
             columns,
-            ["blocking_kinds", "gate_approval", "gate_publishing"]
+            [
+                "blocking_kinds",
+                "gate_approval",
+                "gate_publishing",
+                "markets"
+            ]
         );
     }
 

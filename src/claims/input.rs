@@ -327,7 +327,7 @@ fn ok<T>(v: T) -> Result<T, Infallible> {
 /// Parses every item of a list field (problems at `field[i]`), refusing repeats. Unset in a patch is
 /// `None`, unset on create is empty; a list with a problem is `None` too, so the rules between
 /// fields are not checked on top of its own problem.
-fn list<R, T, E>(
+pub(super) fn list<R, T, E>(
     p: &mut Parser,
     field: &str,
     raw: &Option<Vec<R>>,

@@ -92,7 +92,11 @@
 //! # Compliance checks
 //! [`ClaimRepo::check`] checks a content item (title, excerpt, body, template string fields, SEO
 //! title and description) against the claims resolved for a market and language and against the
-//! brand's guardrails, and records the result with the item's `(content_id, version)`. It finds
+//! brand's guardrails, and records the result with the item's `(content_id, version)`, `version`
+//! being the content version (the item's `latest_version`, the key of its
+//! [`ContentVersion`](crate::content::ContentVersion)s and of the approved, scheduled and live
+//! pointers), not the row's concurrency token: a status change (submitting, approving, scheduling)
+//! saves no content and leaves a check standing; a save makes a new version to check. It finds
 //! disallowed claims in the text, mandatory claims missing from it, claims worded otherwise where the
 //! market has a replacement, and phrases the guardrails forbid (what they quote: `Never say "a
 //! cure"`), each [`Finding`] with the claim, the rule that decided it and its position in the text
@@ -121,7 +125,7 @@
 //! effect or lapses after the time it was made for. The first two are counted by the database
 //! (migration 0017: per brand and market, in the same transaction as the change); the third is read
 //! off the claims. [`ClaimRepo::stale_checks`] lists the live items' last checks that are stale for
-//! any of these reasons, or because the item was saved since.
+//! any of these reasons, or because the item was saved since (its content version moved on).
 //!
 //! # The gate
 //! A brand's [`ComplianceSettings`] say whether approval and publishing are gated and which kinds of
@@ -132,10 +136,39 @@
 //! settings are read when the gate is asked, so a brand that starts gating applies it to versions
 //! checked before.
 //!
+//! **The lifecycle enforces it.** A brand that gates a stage cannot pass a version through it while
+//! the gate blocks: the step fails with [`Error::ComplianceBlocked`](crate::Error::ComplianceBlocked)
+//! (the stage and the blocking markets) and nothing of it is written. Decisions:
+//! - **Which steps, which version, which time.** Approving ([`ContentRepo::approve`](crate::content::ContentRepo::approve))
+//!   is stage approval for the version approved (`approved_version`, the head's latest), as of now.
+//!   Scheduling, and moving a pending schedule ([`ContentRepo::schedule`](crate::content::ContentRepo::schedule),
+//!   [`ContentRepo::reschedule`](crate::content::ContentRepo::reschedule)), is stage publishing for the
+//!   pinned version (`scheduled_version`) as of the scheduled time, when it will be seen: a schedule
+//!   the gate would refuse is refused when it is set, not discovered when it fires. Making a version
+//!   live ([`ContentRepo::publish`](crate::content::ContentRepo::publish), and the publishing job
+//!   firing a schedule) is stage publishing for that version (`live_version`) as of now: a schedule
+//!   that passed when it was set is asked again when it fires, since the rules may have changed in
+//!   between; the job records the refusal like any other
+//!   ([`publish_due`](crate::content::publish_due), `content_publish_failures`) and goes on with the
+//!   other items. Cancelling a schedule, taking a version down, discarding a draft and saves are not
+//!   gated.
+//! - **Which markets.** The brand's [`ComplianceSettings::markets`], or, when it lists none, the
+//!   brand's own country ([`ComplianceSettings::target_markets`]), read when the step is taken. A
+//!   market with no check of the version blocks (the gate's [`GateVerdict::NotChecked`]), as do a
+//!   check made under rules that changed since and blocking findings: a gated brand checks every
+//!   version in every target market before approving or publishing it.
+//! - **Why the database and not the crate.** The gate is a trigger on `mixerai.content` (migration
+//!   0020, `content_compliance_gate`), after the lifecycle trigger has computed the step's pointers,
+//!   so every path is gated: this crate's lifecycle methods, the publishing job's system scope, and a
+//!   host's raw SQL in a scope, as the transition table is enforced for all of them (a check in the
+//!   crate would be skipped by the other two). It runs as the owner, so what the writing role may read
+//!   does not change the answer; a stage the brand does not gate costs one look-up of its settings.
+//!
 //! Checks are recorded by the crate, which computes the findings: a tenant running its own SQL in its
 //! scope could record a check of its own making, as it could write an item's status directly. What
-//! the database holds to: a check names an item of its own brand at the version the item is at, who
-//! checked and when are the database's, and no check is ever changed or deleted (migration 0018).
+//! the database holds to: a check names an item of its own brand at the content version the item is
+//! at (a row of its version log: a foreign key), who checked and when are the database's, and no check
+//! is ever changed or deleted (migration 0018).
 
 mod check;
 mod gate;

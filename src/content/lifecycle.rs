@@ -183,7 +183,9 @@ impl ContentRepo<'_> {
     /// Like every step: `expected_version` is the `version` the caller read ([`Error::Stale`] when it
     /// moved on); a step the [transition table](super#lifecycle) has no row for, from the item's
     /// status, is [`Error::IllegalTransition`]; a role that may not take it is [`Error::Forbidden`];
-    /// an absent, soft-deleted or invisible item is [`Error::NotFound`]. Returns the item as it is now.
+    /// an absent, soft-deleted or invisible item is [`Error::NotFound`]; approving, scheduling and
+    /// publishing a version the brand's compliance gate blocks is [`Error::ComplianceBlocked`] (see
+    /// [the gate](crate::claims#the-gate)). Returns the item as it is now.
     #[tracing::instrument(name = "mixerai.content.submit", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn submit(&mut self, id: ContentId, expected_version: i32) -> Result<Content> {
         self.set_status(id, expected_version, PendingReview, None)
@@ -204,7 +206,9 @@ impl ContentRepo<'_> {
 
     /// `in_review -> approved`: approves exactly the head's latest version, as the caller read it at
     /// `expected_version` (an edit since is [`Error::Stale`]): an [`Approval`] pinned to that version
-    /// and its content hash ([`approval`](Self::approval) reads it). Admins.
+    /// and its content hash ([`approval`](Self::approval) reads it). Admins. A brand that gates
+    /// approval refuses it, [`Error::ComplianceBlocked`], unless that version's checks clear it in
+    /// every target market as of now.
     #[tracing::instrument(name = "mixerai.content.approve", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn approve(&mut self, id: ContentId, expected_version: i32) -> Result<Content> {
         self.set_status(id, expected_version, Approved, None).await
@@ -236,7 +240,9 @@ impl ContentRepo<'_> {
 
     /// `approved -> scheduled`: pins the approved version to go live at `at` (the publishing job
     /// publishes exactly it, whatever is saved after). A time in the past is due at the job's next
-    /// run. Editors and admins.
+    /// run. Editors and admins. A brand that gates publishing refuses it,
+    /// [`Error::ComplianceBlocked`], unless the version's checks clear it in every target market as of
+    /// `at`.
     #[tracing::instrument(name = "mixerai.content.schedule", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn schedule(
         &mut self,
@@ -256,7 +262,9 @@ impl ContentRepo<'_> {
     }
 
     /// Moves a pending schedule to `at`, or cancels it (`None`): also one kept after the item was
-    /// edited. [`Error::Invalid`] (`scheduled_for`) when nothing is scheduled. Editors and admins.
+    /// edited. [`Error::Invalid`] (`scheduled_for`) when nothing is scheduled. Editors and admins. A
+    /// new time is asked of the compliance gate like a schedule ([`Error::ComplianceBlocked`]); a
+    /// cancellation is not.
     #[tracing::instrument(name = "mixerai.content.reschedule", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn reschedule(
         &mut self,
@@ -297,7 +305,9 @@ impl ContentRepo<'_> {
     /// `approved -> published` (or `scheduled -> published`, now rather than at the scheduled time):
     /// the approved version goes live, switching the live pointer in one statement; the database
     /// checks that its content hashes to what the approval recorded. A pending schedule is superseded.
-    /// Stamps `published_at` / `published_by` on the first publication. Editors and admins.
+    /// Stamps `published_at` / `published_by` on the first publication. Editors and admins. A brand
+    /// that gates publishing refuses it, [`Error::ComplianceBlocked`], unless the version's checks clear
+    /// it in every target market as of now.
     #[tracing::instrument(name = "mixerai.content.publish", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn publish(&mut self, id: ContentId, expected_version: i32) -> Result<Content> {
         self.set_status(id, expected_version, Published, None).await

@@ -85,13 +85,23 @@
 //!   schedule; publishing a newer approved version supersedes it.
 //! - **Expiry** takes the live version down and clears `expires_at` (a republished item needs a new
 //!   one).
+//! - **The compliance gate** (issue #15) is part of the machine: for a brand whose
+//!   [`ComplianceSettings`](crate::claims::ComplianceSettings) gate approval, approving a version is
+//!   refused unless the gate clears that version in every target market as of now; gating publishing,
+//!   so are scheduling or moving a schedule (the pinned version, as of the scheduled time) and every
+//!   publication (the version going live, as of now: [`ContentRepo::publish`] and the job firing a
+//!   schedule). The refusal is [`Error::ComplianceBlocked`](crate::Error::ComplianceBlocked), naming the
+//!   stage and the blocking markets; nothing is written. Enforced by the database (migration 0020), so
+//!   raw SQL is gated too; the decisions (which version, time and markets) are in
+//!   [the claims module](crate::claims#the-gate).
 //!
 //! # Scheduling
 //! [`publish_due`] (a system scope per batch, [`PublishingJob`] for one batch) publishes what is due
 //! and takes down what expired, from several workers at once (`FOR UPDATE SKIP LOCKED`), each item
-//! exactly once, catching up missed runs; a refused step is recorded in
-//! `mixerai.content_publish_failures` and given up after [`MAX_PUBLISH_ATTEMPTS`]; it returns a
-//! [`PublishReport`] and reports progress after every batch.
+//! exactly once, catching up missed runs; a refused step (a tampered approval, a publication the
+//! compliance gate blocks) is recorded in `mixerai.content_publish_failures` and given up after
+//! [`MAX_PUBLISH_ATTEMPTS`], while the other items go on; it returns a [`PublishReport`] and reports
+//! progress after every batch.
 //!
 //! # Decisions
 //! - **Optimistic concurrency.** Every write ([`ContentRepo::update`], [`ContentRepo::soft_delete`],

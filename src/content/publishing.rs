@@ -4,8 +4,11 @@
 //! so workers split the due items between them and never wait on each other, and a publication clears
 //! the schedule in the same transaction, so a later batch (of any worker) no longer finds the item due:
 //! each item is published exactly once. Missed runs are caught up (everything due at `now` is due,
-//! however late). A step the database refuses is rolled back to its own savepoint and recorded in
-//! `mixerai.content_publish_failures`; the other items of the batch go on.
+//! however late). A step the database refuses (an approval that no longer matches its version, a
+//! publication the brand's compliance gate blocks as of the run: migration 0020) is rolled back to its
+//! own savepoint and recorded in `mixerai.content_publish_failures`; the other items of the batch go
+//! on. An item the gate refused stays scheduled: once its version is re-checked clear, a later run
+//! publishes it (within [`MAX_PUBLISH_ATTEMPTS`]; a new time starts afresh).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

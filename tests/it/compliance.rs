@@ -7,7 +7,9 @@ use mixerai_data::claims::{
     Finding, FindingKind, GateRequest, GateStage, GateVerdict, NewClaim, NewComplianceSettings,
     ResolutionRequest, ResolutionRule, StaleCheck,
 };
-use mixerai_data::content::{Content, ContentPatch, NewContent};
+use mixerai_data::content::{
+    Content, ContentPatch, ContentStatus, JobAction, NewContent, publish_due,
+};
 use mixerai_data::types::{ClaimId, ContentId, LanguageCode};
 use mixerai_data::{Error, PageRequest};
 use serde_json::json;
@@ -41,6 +43,12 @@ cholestérolémie normale.</p>
 <p>Un bol par jour PRÉVIENT les maladies cardiaques ? Nous disons plutôt qu’il est délicieux.</p>
 <p>Le petit-déjeuner Miracle de vos matins.</p>
 <p>A consommer dans le cadre d'une alimentation variee et equilibree.</p>";
+
+/// A page that passes in GB and in FR: both mandatory statements, nothing disallowed.
+const FIXED_TITLE: &str = "Golden Oat Crunch";
+const FIXED_BODY: &str =
+    "<p>Enjoy as part of a varied and balanced diet and a healthy lifestyle.</p>
+<p>À consommer dans le cadre d'une alimentation variée et équilibrée.</p>";
 
 struct Shop {
     w: Brands,
@@ -137,7 +145,8 @@ impl Shop {
             .content_type("product")
             .title(title)
             .body(body)
-            .excerpt("Crunchy wholegrain clusters, baked slowly.");
+            .excerpt("Crunchy wholegrain clusters, baked slowly.")
+            .slug(format!("item-{}", Uuid::new_v4().simple()));
         if let Some(t) = tagline {
             builder = builder
                 .field("tagline", json!(t))
@@ -172,6 +181,100 @@ impl Shop {
             .unwrap();
         scope.commit().await.unwrap();
         check
+    }
+
+    /// Takes a draft through review to approved, as the brand's admin; panics on a refusal.
+    async fn approved(&self, item: ContentId) -> Content {
+        let c = self.in_review(item).await;
+        self.approve(c.id).await.unwrap()
+    }
+
+    /// Submits a draft and starts its review, as the brand's admin.
+    async fn in_review(&self, item: ContentId) -> Content {
+        let mut scope = self.w.scope(self.w.admin).await;
+        let c = scope.content().get(item).await.unwrap();
+        let c = scope.content().submit(c.id, c.version).await.unwrap();
+        let c = scope.content().start_review(c.id, c.version).await.unwrap();
+        scope.commit().await.unwrap();
+        c
+    }
+
+    /// Approves the item as it is now, as the brand's admin, in a scope of its own (committed when
+    /// the step is taken).
+    async fn approve(&self, item: ContentId) -> Result<Content, Error> {
+        self.step(item, |scope, c| {
+            Box::pin(async move { scope.content().approve(c.id, c.version).await })
+        })
+        .await
+    }
+
+    /// Publishes the item's approved version now, as the brand's admin.
+    async fn publish(&self, item: ContentId) -> Result<Content, Error> {
+        self.step(item, |scope, c| {
+            Box::pin(async move { scope.content().publish(c.id, c.version).await })
+        })
+        .await
+    }
+
+    /// Schedules the item's approved version for `at`, as the brand's admin.
+    async fn schedule(&self, item: ContentId, at: DateTime<Utc>) -> Result<Content, Error> {
+        self.step(item, |scope, c| {
+            Box::pin(async move { scope.content().schedule(c.id, c.version, at).await })
+        })
+        .await
+    }
+
+    /// Moves the item's pending schedule to `at`, as the brand's admin.
+    async fn reschedule(&self, item: ContentId, at: DateTime<Utc>) -> Result<Content, Error> {
+        self.step(item, |scope, c| {
+            Box::pin(async move { scope.content().reschedule(c.id, c.version, Some(at)).await })
+        })
+        .await
+    }
+
+    /// Takes one lifecycle step on the item as it is now, as the brand's admin, in a scope of its own,
+    /// committed when the step is taken.
+    async fn step(
+        &self,
+        item: ContentId,
+        step: impl for<'a> FnOnce(
+            &'a mut mixerai_data::Scope,
+            Content,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Content, Error>> + Send + 'a>,
+        >,
+    ) -> Result<Content, Error> {
+        let mut scope = self.w.scope(self.w.admin).await;
+        let c = scope.content().get(item).await.unwrap();
+        let r = step(&mut scope, c).await;
+        if r.is_ok() {
+            scope.commit().await.unwrap();
+        }
+        r
+    }
+
+    /// The item as it is now, its approvals and its live version, as a viewer reads them.
+    async fn read(&self, item: ContentId) -> (Content, usize, Option<i32>) {
+        let mut scope = self.w.scope(self.w.viewer).await;
+        let c = scope.content().get(item).await.unwrap();
+        let approvals = scope.content().approvals(item).await.unwrap().len();
+        let live = c.live_version;
+        (c, approvals, live)
+    }
+
+    /// Creates the brand's compliance settings, as its admin.
+    async fn settings(
+        &self,
+        new: mixerai_data::claims::NewComplianceSettingsBuilder,
+    ) -> mixerai_data::claims::ComplianceSettings {
+        let mut scope = self.w.scope(self.w.admin).await;
+        let settings = scope
+            .claims()
+            .create_compliance_settings(&new.build().unwrap())
+            .await
+            .unwrap();
+        scope.commit().await.unwrap();
+        settings
     }
 
     async fn stale(&self) -> Vec<StaleCheck> {
@@ -1012,5 +1115,375 @@ async fn the_gate_blocks_a_gated_stage_for_blocking_missing_or_stale_checks_and_
     assert_eq!(
         scope.claims().compliance_settings().await.unwrap(),
         settings
+    );
+}
+
+#[tokio::test]
+async fn a_check_stands_through_status_changes_and_a_save_makes_it_stale() {
+    let s = shop().await;
+    let when = Utc::now();
+    let item = s.item(FIXED_TITLE, FIXED_BODY, None).await;
+    let check = s.check(item.id, "GB", "en", when).await;
+    assert_eq!((check.version, item.latest_version), (1, 1));
+
+    // Submitting, reviewing and approving move the row's token, not the content version: the check
+    // still describes the item, and it is the check of the version approved.
+    let approved = s.approved(item.id).await;
+    assert!(approved.version > item.version);
+    assert_eq!(approved.latest_version, 1);
+    assert_eq!(approved.approved_version, Some(1));
+    assert!(s.stale().await.is_empty(), "{:?}", s.stale().await);
+    let mut scope = s.w.scope(s.w.viewer).await;
+    let d = scope
+        .claims()
+        .gate(&GateRequest::new(item.id, 1, GateStage::Publishing, when).market(country("GB")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (d.markets[0].verdict, d.markets[0].check_id),
+        (GateVerdict::Clear, Some(check.id))
+    );
+    drop(scope);
+    // An approved item is checked at its content version too, whatever its token.
+    let again = s.check(item.id, "GB", "en", when).await;
+    assert_eq!(again.version, 1);
+
+    // A save is a new content version: the check is stale, and the listing says so.
+    let mut scope = s.w.scope(s.w.admin).await;
+    let saved = scope
+        .content()
+        .update(
+            item.id,
+            approved.version,
+            &ContentPatch::builder()
+                .title("Porridge oats")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+    let stale = s.stale().await;
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    assert_eq!(
+        (
+            stale[0].check.id,
+            stale[0].check.version,
+            stale[0].current_version,
+            stale[0].content_edited,
+            stale[0].rules_edited
+        ),
+        (again.id, 1, saved.latest_version, true, false)
+    );
+    assert_eq!(saved.latest_version, saved.version);
+}
+
+/// The gate's refusal, as the lifecycle reports it: the stage and the blocking markets.
+fn blocked(stage: GateStage, markets: &[&str]) -> impl Fn(&Error) -> bool {
+    let markets: Vec<_> = markets.iter().map(|m| country(m)).collect();
+    move |err| matches!(err, Error::ComplianceBlocked { stage: s, markets: m } if *s == stage && *m == markets)
+}
+
+#[tokio::test]
+async fn a_gated_approval_is_refused_with_blocking_findings_and_passes_once_fixed_and_rechecked() {
+    let s = shop().await;
+    s.settings(NewComplianceSettings::builder().gate_approval(true))
+        .await;
+    let item = s.item(EN_TITLE, EN_BODY, Some(EN_TAGLINE)).await;
+    let check = s.check(item.id, "GB", "en", Utc::now()).await;
+    assert!(!check.is_clear());
+    let in_review = s.in_review(item.id).await;
+
+    // Blocking findings in GB (the brand's country, no markets listed): refused, nothing written.
+    let err = s.approve(item.id).await.unwrap_err();
+    assert!(blocked(GateStage::Approval, &["GB"])(&err), "{err:?}");
+    assert_eq!(err.to_string(), "the compliance gate blocks approval in GB");
+    let (now, approvals, _) = s.read(item.id).await;
+    assert_eq!(
+        (now.status, now.version, now.approved_version, approvals),
+        (ContentStatus::InReview, in_review.version, None, 0)
+    );
+
+    // The text fixed: a new version, not checked yet, so still refused (the gate's "not checked").
+    let mut scope = s.w.scope(s.w.admin).await;
+    let fixed = scope
+        .content()
+        .update(
+            item.id,
+            in_review.version,
+            &ContentPatch::builder()
+                .title(FIXED_TITLE)
+                .body(FIXED_BODY)
+                .field("tagline", json!("Just a good breakfast."))
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+    assert_eq!(fixed.status, ContentStatus::InReview);
+    let err = s.approve(item.id).await.unwrap_err();
+    assert!(blocked(GateStage::Approval, &["GB"])(&err), "{err:?}");
+
+    // Re-checked: clear, and approved, the approval pinned to the version checked.
+    let recheck = s.check(item.id, "GB", "en", Utc::now()).await;
+    assert!(recheck.is_clear(), "{:#?}", recheck.findings);
+    assert_eq!(recheck.version, fixed.latest_version);
+    let approved = s.approve(item.id).await.unwrap();
+    assert_eq!(approved.approved_version, Some(fixed.latest_version));
+    assert_eq!(s.read(item.id).await.1, 1);
+    // Publishing is not gated: it goes live although nothing was checked for its time.
+    let live = s.publish(item.id).await.unwrap();
+    assert_eq!(live.live_version, Some(fixed.latest_version));
+}
+
+#[tokio::test]
+async fn target_markets_default_to_the_brands_country_and_a_market_without_a_check_blocks() {
+    let s = shop().await;
+    let settings = s
+        .settings(NewComplianceSettings::builder().gate_approval(true))
+        .await;
+    assert!(settings.markets.is_empty());
+    assert_eq!(settings.target_markets(country("GB")), [country("GB")]);
+
+    // Checked and clear in FR only: the brand is British, so GB is the market, and it has no check.
+    let item = s.item(FIXED_TITLE, FIXED_BODY, None).await;
+    s.check(item.id, "FR", "fr", Utc::now()).await;
+    s.in_review(item.id).await;
+    let err = s.approve(item.id).await.unwrap_err();
+    assert!(blocked(GateStage::Approval, &["GB"])(&err), "{err:?}");
+    // The brand's country is read when the step is taken: a brand that moves to France passes.
+    sqlx::query("UPDATE mixerai.brands SET country = 'FR' WHERE id = $1")
+        .bind(s.w.own)
+        .execute(pool(&s.w.db))
+        .await
+        .unwrap();
+    s.approve(item.id).await.unwrap();
+
+    // Listed markets replace the brand's country: GB and FR (FR is the brand's now), GB unchecked.
+    let mut scope = s.w.scope(s.w.admin).await;
+    let settings = scope
+        .claims()
+        .update_compliance_settings(
+            settings.version,
+            &ComplianceSettingsPatch::builder()
+                .market("gb")
+                .market("FR")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+    assert_eq!(settings.markets, [country("GB"), country("FR")]);
+    assert_eq!(
+        settings.target_markets(country("FR")),
+        [country("GB"), country("FR")]
+    );
+    let other = s.item(FIXED_TITLE, FIXED_BODY, None).await;
+    s.check(other.id, "FR", "fr", Utc::now()).await;
+    s.in_review(other.id).await;
+    let err = s.approve(other.id).await.unwrap_err();
+    assert!(blocked(GateStage::Approval, &["GB"])(&err), "{err:?}");
+    s.check(other.id, "GB", "en", Utc::now()).await;
+    s.approve(other.id).await.unwrap();
+
+    // Markets are checked by the builder and by the database.
+    let err = ComplianceSettingsPatch::builder()
+        .markets(["GB", "gb", "Britain"])
+        .build()
+        .unwrap_err();
+    assert_eq!(err.get("markets[1]").unwrap().reason, "is listed twice");
+    assert!(err.get("markets[2]").is_some(), "{err:?}");
+    let mut scope = s.w.scope(s.w.admin).await;
+    let err = sqlx::query("UPDATE mixerai.compliance_settings SET markets = '{GB,uk}'")
+        .execute(scope.connection())
+        .await
+        .map_err(Error::from)
+        .unwrap_err();
+    assert!(
+        err.validation().and_then(|v| v.get("markets")).is_some(),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn gated_publishing_refuses_publishing_and_scheduling_at_the_time_they_are_for() {
+    let s = shop().await;
+    s.settings(NewComplianceSettings::builder().gate_publishing(true))
+        .await;
+
+    // Blocking findings: approval is not gated, publishing and scheduling are refused.
+    let bad = s.item(EN_TITLE, EN_BODY, Some(EN_TAGLINE)).await;
+    s.check(bad.id, "GB", "en", Utc::now()).await;
+    let approved = s.approved(bad.id).await;
+    let err = s.publish(bad.id).await.unwrap_err();
+    assert!(blocked(GateStage::Publishing, &["GB"])(&err), "{err:?}");
+    let err = s
+        .schedule(bad.id, Utc::now() + Duration::hours(1))
+        .await
+        .unwrap_err();
+    assert!(blocked(GateStage::Publishing, &["GB"])(&err), "{err:?}");
+    let (now, _, live) = s.read(bad.id).await;
+    assert_eq!(
+        (now.status, now.version, now.scheduled_version, live),
+        (ContentStatus::Approved, approved.version, None, None)
+    );
+    // Raw SQL in the scope is gated the same way.
+    let mut scope = s.w.scope(s.w.admin).await;
+    let err = sqlx::query("UPDATE mixerai.content SET status = 'published' WHERE id = $1")
+        .bind(bad.id)
+        .execute(scope.connection())
+        .await
+        .map_err(Error::from)
+        .unwrap_err();
+    assert!(blocked(GateStage::Publishing, &["GB"])(&err), "{err:?}");
+    drop(scope);
+
+    // A clean version checked for now, with a GB claim taking effect in two days: scheduled for
+    // tomorrow it passes; moved past the claim's start, the check no longer holds for its time.
+    let two_days = Utc::now() + Duration::days(2);
+    s.w.claim(
+        s.w.own,
+        json!({ "text": "Now with more oats", "countries": ["GB"], "effective_from": two_days }),
+    )
+    .await;
+    let good = s.item(FIXED_TITLE, FIXED_BODY, None).await;
+    s.check(good.id, "GB", "en", Utc::now()).await;
+    s.approved(good.id).await;
+    let tomorrow = Utc::now() + Duration::days(1);
+    let scheduled = s.schedule(good.id, tomorrow).await.unwrap();
+    assert_eq!(scheduled.status, ContentStatus::Scheduled);
+    let err = s
+        .reschedule(good.id, two_days + Duration::days(1))
+        .await
+        .unwrap_err();
+    assert!(blocked(GateStage::Publishing, &["GB"])(&err), "{err:?}");
+    assert_eq!(
+        s.read(good.id).await.0.scheduled_for.map(truncate),
+        Some(truncate(tomorrow))
+    );
+    // Published now instead: clear for now.
+    let live = s.publish(good.id).await.unwrap();
+    assert_eq!(
+        (live.status, live.live_version),
+        (ContentStatus::Published, Some(1))
+    );
+}
+
+#[tokio::test]
+async fn the_job_records_a_publication_the_gate_refuses_and_publishes_the_other_items() {
+    let s = shop().await;
+    let settings = s.settings(NewComplianceSettings::builder()).await;
+    // Three clean items scheduled five minutes ago, while publishing is not gated; two checked.
+    let mut ids = Vec::new();
+    for checked in [true, false, true] {
+        let item = s.item(FIXED_TITLE, FIXED_BODY, None).await;
+        if checked {
+            s.check(item.id, "GB", "en", Utc::now()).await;
+        }
+        s.approved(item.id).await;
+        s.schedule(item.id, Utc::now() - Duration::minutes(5))
+            .await
+            .unwrap();
+        ids.push(item.id);
+    }
+    // Then the brand gates publishing.
+    let mut scope = s.w.scope(s.w.admin).await;
+    scope
+        .claims()
+        .update_compliance_settings(
+            settings.version,
+            &ComplianceSettingsPatch::builder()
+                .gate_publishing(true)
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    scope.commit().await.unwrap();
+
+    let report = publish_due(s.w.db.database(), Utc::now(), 10, |_| {})
+        .await
+        .unwrap();
+    let mut published: Vec<ContentId> = report.published.iter().map(|p| p.content_id).collect();
+    published.sort_by_key(|id| id.as_uuid());
+    let mut expected = vec![ids[0], ids[2]];
+    expected.sort_by_key(|id| id.as_uuid());
+    assert_eq!(published, expected, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(
+        (report.failed[0].content_id, report.failed[0].action),
+        (ids[1], JobAction::Publish)
+    );
+    assert!(
+        report.failed[0].error.contains("compliance gate"),
+        "{}",
+        report.failed[0].error
+    );
+    let mut scope = s.w.scope(s.w.viewer).await;
+    let (attempts, error): (i64, String) = sqlx::query_as(
+        "SELECT attempts, last_error FROM mixerai.content_publish_failures WHERE content_id = $1",
+    )
+    .bind(ids[1])
+    .fetch_one(scope.connection())
+    .await
+    .unwrap();
+    assert_eq!(attempts, 1);
+    assert!(error.contains("GB"), "{error}");
+    drop(scope);
+    let (refused, _, live) = s.read(ids[1]).await;
+    assert_eq!(
+        (refused.status, refused.scheduled_version, live),
+        (ContentStatus::Scheduled, Some(1), None)
+    );
+
+    // Checked, it goes out on the next run.
+    s.check(ids[1], "GB", "en", Utc::now()).await;
+    let report = publish_due(s.w.db.database(), Utc::now(), 10, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.published.len(), report.failed.len()),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(s.read(ids[1]).await.2, Some(1));
+}
+
+#[tokio::test]
+async fn an_ungated_brand_approves_schedules_and_publishes_as_before() {
+    let s = shop().await;
+    // No settings at all: blocking findings and no check at all pass.
+    let bad = s.item(EN_TITLE, EN_BODY, Some(EN_TAGLINE)).await;
+    s.check(bad.id, "GB", "en", Utc::now()).await;
+    s.approved(bad.id).await;
+    assert_eq!(s.publish(bad.id).await.unwrap().live_version, Some(1));
+    let unchecked = s.item(EN_TITLE, EN_BODY, None).await;
+    s.approved(unchecked.id).await;
+    s.schedule(unchecked.id, Utc::now() - Duration::minutes(1))
+        .await
+        .unwrap();
+    let report = publish_due(s.w.db.database(), Utc::now(), 10, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.published.len(), report.failed.len()),
+        (1, 0),
+        "{report:?}"
+    );
+
+    // Settings that gate nothing (markets listed, both stages off): the same.
+    s.settings(
+        NewComplianceSettings::builder()
+            .markets(["GB", "FR"])
+            .blocking_kind(FindingKind::GuardrailViolated),
+    )
+    .await;
+    let other = s.item(EN_TITLE, EN_BODY, None).await;
+    s.approved(other.id).await;
+    assert_eq!(
+        s.publish(other.id).await.unwrap().status,
+        ContentStatus::Published
     );
 }

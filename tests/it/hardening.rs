@@ -348,6 +348,7 @@ async fn a_trigger_function_cannot_be_attached_to_the_callers_own_table_nor_run_
         "mixerai.workflows_one_default()",
         "mixerai.claims_revise_inserted()",
         "mixerai.compliance_checks_stamp()",
+        "mixerai.content_compliance_gate()",
     ] {
         run(s.connection(), "SAVEPOINT f").await.unwrap();
         let err = run(
