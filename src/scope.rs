@@ -260,7 +260,10 @@ impl fmt::Debug for ScopeKey {
 impl ScopeKey {
     /// Reads the key over `pool`, the owner's.
     pub(crate) async fn load(pool: &PgPool) -> Result<Self> {
+        // Unnamed: run once, so nothing to gain from a prepared statement, and a named one would stay
+        // on whichever server connection a PgBouncer without prepared-statement support gave it.
         let key: Vec<u8> = sqlx::query_scalar("SELECT key FROM mixerai.scope_keys")
+            .persistent(false)
             .fetch_one(pool)
             .await?;
         let key: [u8; 32] = key.try_into().map_err(|_| crate::Error::Misconfigured {
