@@ -92,6 +92,11 @@ impl IntoResponse for ApiError {
                 StatusCode::CONFLICT,
                 json!({"error": "compliance_blocked", "stage": stage, "markets": markets}),
             ),
+            // 409 for the same reason: the step conflicts with the item's status, not the input.
+            Error::IllegalTransition { from, to } => (
+                StatusCode::CONFLICT,
+                json!({"error": "illegal_transition", "from": from.as_str(), "to": to.as_str()}),
+            ),
             Error::InvalidReference { field, .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"error": "invalid_reference", "field": field}),
