@@ -101,8 +101,8 @@ CREATE TRIGGER compliance_checks_stamp_actor BEFORE INSERT ON mixerai.compliance
 GRANT SELECT, INSERT ON mixerai.compliance_checks TO mixerai_app;
 ALTER TABLE mixerai.compliance_checks ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY compliance_checks_scope ON mixerai.compliance_checks AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY compliance_checks_read ON mixerai.compliance_checks FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY compliance_checks_insert ON mixerai.compliance_checks FOR INSERT TO mixerai_app

@@ -56,8 +56,8 @@ CREATE TRIGGER compliance_settings_audit AFTER INSERT OR UPDATE OR DELETE ON mix
 GRANT SELECT, INSERT, UPDATE ON mixerai.compliance_settings TO mixerai_app;
 ALTER TABLE mixerai.compliance_settings ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY compliance_settings_scope ON mixerai.compliance_settings AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY compliance_settings_read ON mixerai.compliance_settings FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY compliance_settings_insert ON mixerai.compliance_settings FOR INSERT TO mixerai_app
