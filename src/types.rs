@@ -808,6 +808,16 @@ typed_id!(
     "workflow_instance_id"
 );
 typed_id!(
+    /// Identifies a row of `workflow_instance_steps`: one step of one review run.
+    ReviewStepId,
+    "review_step_id"
+);
+typed_id!(
+    /// Identifies a row of `workflow_decisions`.
+    ReviewDecisionId,
+    "review_decision_id"
+);
+typed_id!(
     /// Identifies a row of `claims`.
     ClaimId,
     "claim_id"

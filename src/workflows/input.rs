@@ -356,6 +356,23 @@ fn check_steps(errors: &mut ValidationErrors, steps: &[WorkflowStep]) {
                 "applies only to review and approval steps",
             );
         }
+        if let Some(n) = s.min_approvals {
+            if !needs_assignees {
+                errors.push(
+                    at("minApprovals"),
+                    "applies only to review and approval steps",
+                );
+            } else if s.require_all_approvals {
+                errors.push(
+                    at("minApprovals"),
+                    "cannot be combined with requireAllApprovals",
+                );
+            } else if !(1..=MAX_STEPS as i32).contains(&n) {
+                errors.push(at("minApprovals"), format!("must be 1 to {MAX_STEPS}"));
+            } else if s.assignment_type == AssignmentType::User && n as usize > s.assignees.len() {
+                errors.push(at("minApprovals"), "is more than the step's assignees");
+            }
+        }
         if s.required && s.allow_skip {
             errors.push(at("allowSkip"), "a required step cannot be skipped");
         }
