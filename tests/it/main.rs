@@ -21,6 +21,7 @@ mod plans;
 mod pooling;
 mod proxy;
 mod retry;
+mod review;
 mod round_trips;
 mod scenario;
 mod scope;
