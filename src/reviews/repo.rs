@@ -13,17 +13,9 @@ use super::model::{
     ReviewStep, RunDetail, TimelineEntry, notification_columns, run_columns, step_columns,
 };
 use crate::page::{Page, PageRequest};
-use crate::repo::{Keyset, page};
 use crate::types::{BrandId, ContentId, ReviewStepId, UserId, WorkflowId, WorkflowInstanceId};
 use crate::workflows::EscalationAction;
 use crate::{Database, Error, Result, Scope, SystemScope};
-
-/// The keyset of "my pending decisions": newest assignment first, walked in
-/// `idx_workflow_step_assignees_pending` order.
-const BY_ASSIGNMENT: Keyset = Keyset {
-    at: "a.assigned_at",
-    id: "a.id",
-};
 
 impl Scope {
     /// The review runs of the scope's brand: submitting for review, deciding, and what reviewers read.
@@ -279,22 +271,32 @@ impl ReviewRepo<'_> {
     }
 
     /// The decisions awaited from the acting user across the brand, newest assignment first, one
-    /// keyset page (one seek of `idx_workflow_step_assignees_pending`, then primary-key look-ups of
-    /// the step, the run and the item).
+    /// keyset page: the page is cut from `idx_workflow_step_assignees_pending` first (one seek, no
+    /// sort), then its rows are joined by primary key to the step, the run and the item, so the
+    /// policies' filters on those tables cannot talk the planner out of the index.
     #[tracing::instrument(name = "mixerai.reviews.my_pending", skip_all, err(level = "debug"))]
     pub async fn my_pending(&mut self, request: &PageRequest) -> Result<Page<PendingDecision>> {
-        let mut q = QueryBuilder::<Postgres>::new(MY_PENDING);
+        let mut q = QueryBuilder::<Postgres>::new(MY_PENDING_HEAD);
         q.push_bind(self.user)
             .push(" AND a.brand_id = ")
             .push_bind(self.brand);
-        page(
-            &mut *self.conn,
-            q,
-            request,
-            BY_ASSIGNMENT,
-            |p: &PendingDecision| (p.assigned_at, p.assignment_id),
-        )
-        .await
+        if let (Some(at), Some(id)) = request.after_key() {
+            q.push(" AND (a.assigned_at, a.id) < (")
+                .push_bind(at)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        q.push(" ORDER BY a.assigned_at DESC, a.id DESC LIMIT ")
+            .push_bind(request.fetch_limit())
+            .push(MY_PENDING_TAIL);
+        let rows = q
+            .build_query_as::<PendingDecision>()
+            .fetch_all(&mut *self.conn)
+            .await?;
+        Ok(Page::from_rows(rows, request, |p: &PendingDecision| {
+            (p.assigned_at, p.assignment_id)
+        }))
     }
 
     /// What is late at `now` in the brand: open runs past the workflow's timeout and open steps past
@@ -340,16 +342,22 @@ impl ReviewRepo<'_> {
     }
 }
 
-/// "My pending decisions", up to the brand condition; [`ReviewRepo::my_pending`] binds the user and
-/// the brand (the brand repeats the RESTRICTIVE policy, so the index serves both) and pages it.
-pub(crate) const MY_PENDING: &str =
+/// "My pending decisions": the page of the user's pending assignments in the brand (the brand
+/// repeats the RESTRICTIVE policy, so the index serves both), then what a reviewer reads of each.
+/// [`ReviewRepo::my_pending`] binds the user, the brand, the cursor and the limit between the two.
+pub(crate) const MY_PENDING_HEAD: &str =
     "SELECT a.id AS assignment_id, a.assigned_at, s.id AS step_id, s.name AS step_name,
         s.step_type, s.deadline_at, s.instance_id, a.content_id, c.title, i.content_version
- FROM mixerai.workflow_step_assignees a
+ FROM (SELECT a.id, a.assigned_at, a.instance_step_id, a.content_id
+       FROM mixerai.workflow_step_assignees a
+       WHERE a.pending AND a.user_id = ";
+
+/// See [`MY_PENDING_HEAD`].
+pub(crate) const MY_PENDING_TAIL: &str = ") a
  JOIN mixerai.workflow_instance_steps s ON s.id = a.instance_step_id
  JOIN mixerai.workflow_instances i ON i.id = s.instance_id
  JOIN mixerai.content c ON c.id = a.content_id
- WHERE a.pending AND a.user_id = ";
+ ORDER BY a.assigned_at DESC, a.id DESC";
 
 /// The review jobs over one system scope (the owner, across brands): escalation and the outbox.
 #[derive(Debug)]

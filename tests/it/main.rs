@@ -22,6 +22,7 @@ mod pooling;
 mod proxy;
 mod retry;
 mod review;
+mod review_plans;
 mod round_trips;
 mod scenario;
 mod scope;
