@@ -589,7 +589,8 @@ $$;
 
 -- The acting user decides `step` of a run reviewing `seen_version` of the item (the content version the
 -- caller read): approve, reject, request_changes or skip, with a comment (required to reject or to ask
--- for changes). Only a current assignee of an open step decides (insufficient_privilege otherwise), once
+-- for changes), one the step offers (its `actions`, when it lists any; a skip needs `allowSkip`). Only a
+-- current assignee of an open step decides (insufficient_privilege otherwise), once
 -- per pass (unique_violation on workflow_decisions_once_per_user). Returns the run's id; NULL when the
 -- step is not visible or the run reviews another version by now (the crate tells which). Locks the item,
 -- then the run, in the order an edit takes them, so decisions and edits of one item take turns.
@@ -631,6 +632,12 @@ BEGIN
     IF decision = 'skip' AND NOT coalesce((st.definition ->> 'allowSkip')::boolean, false) THEN
         RAISE EXCEPTION 'step % cannot be skipped', st.name
             USING ERRCODE = 'check_violation', CONSTRAINT = 'workflow_decisions_skip_allowed',
+                  TABLE = 'workflow_decisions';
+    END IF;
+    IF decision <> 'skip' AND jsonb_array_length(coalesce(st.definition -> 'actions', '[]')) > 0
+       AND NOT (st.definition -> 'actions') ? decision THEN
+        RAISE EXCEPTION 'step % does not offer %', st.name, decision
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'workflow_decisions_action_offered',
                   TABLE = 'workflow_decisions';
     END IF;
     INSERT INTO mixerai.workflow_decisions (instance_id, instance_step_id, brand_id, content_id, content_version,
@@ -863,7 +870,9 @@ CREATE POLICY workflow_outbox_scope ON mixerai.workflow_outbox AS RESTRICTIVE FO
 CREATE POLICY workflow_outbox_read ON mixerai.workflow_outbox FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 
--- Functions are not PUBLIC's to call (see 0001); the application role starts runs and decides.
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;
+-- The application role starts runs and decides; everything else here is the functions' own.
 GRANT EXECUTE ON FUNCTION mixerai.workflow_start(uuid, integer, uuid),
     mixerai.workflow_decide(uuid, integer, text, text) TO mixerai_app;
+
+-- Functions are not PUBLIC's to call (see 0001).
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA mixerai FROM PUBLIC;

@@ -377,6 +377,7 @@ const CONSTRAINT_FIELDS: &[(&str, &str)] = &[
     ("workflow_decisions_once_per_user", "decided_by"),
     ("workflow_decisions_comment_required", "comment"),
     ("workflow_decisions_skip_allowed", "decision"),
+    ("workflow_decisions_action_offered", "decision"),
     ("claims_text_has_original", "text"),
     ("claims_countries_format", "countries"),
     ("claims_effective_range", "effective_to"),

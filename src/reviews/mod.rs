@@ -51,7 +51,9 @@
 //!   approval); once per pass of a step ([`Error::Conflict`](crate::Error::Conflict) on
 //!   `workflow_decisions_once_per_user`). Every decision names the content version the reviewer read
 //!   ([`Error::Stale`](crate::Error::Stale), entity `review`, when the item was edited since). A
-//!   rejection and a request for changes need a comment. One rejection rejects the run, whatever the
+//!   rejection and a request for changes need a comment. A step that lists its `actions` takes only
+//!   those ([`Error::Invalid`](crate::Error::Invalid) on `decision` otherwise); one listing none takes
+//!   approve, reject and request changes. One rejection rejects the run, whatever the
 //!   step's rule: the item goes `in_review -> rejected -> draft`. A request for changes holds the run
 //!   (`changes_requested`; nobody decides) until the next edit. A skip completes a step that allows
 //!   skipping (`allowSkip`); one skip is enough. In a conditional workflow a skipped step takes the

@@ -14,7 +14,7 @@ use mixerai_data::reviews::{
 use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{BrandId, ContentId, ReviewStepId, UserId, WorkflowId};
 use mixerai_data::workflows::{
-    AssignmentType, EscalationAction, EscalationRule, NewWorkflow, StepType, WorkflowStep,
+    AssignmentType, EscalationAction, EscalationRule, NewWorkflow, StepAction, StepType, WorkflowStep,
     WorkflowTransition, WorkflowType,
 };
 use mixerai_data::{Error, Scope};
@@ -440,6 +440,7 @@ async fn a_non_assignee_is_refused_and_a_user_deciding_twice_is_refused() {
     let w = world().await;
     let step = WorkflowStep {
         require_all_approvals: true,
+        actions: vec![StepAction::Approve, StepAction::Reject],
         ..approval("Both", 1, &[w.r[0], w.r[1]])
     };
     let wf = w
@@ -465,6 +466,20 @@ async fn a_non_assignee_is_refused_and_a_user_deciding_twice_is_refused() {
         .unwrap_err();
     assert!(
         matches!(&err, Error::Conflict { constraint, .. } if constraint == "workflow_decisions_once_per_user"),
+        "{err:?}"
+    );
+    // The step does not offer a request for changes.
+    let err = w
+        .decide(
+            w.r[1],
+            step,
+            version,
+            NewDecision::request_changes("More").unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(e) if e.get("decision").is_some()),
         "{err:?}"
     );
     // A version the run does not review is stale; the step is still open for r1.
