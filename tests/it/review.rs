@@ -14,8 +14,8 @@ use mixerai_data::reviews::{
 use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{BrandId, ContentId, ReviewStepId, UserId, WorkflowId};
 use mixerai_data::workflows::{
-    AssignmentType, EscalationAction, EscalationRule, NewWorkflow, StepAction, StepType, WorkflowStep,
-    WorkflowTransition, WorkflowType,
+    AssignmentType, EscalationAction, EscalationRule, NewWorkflow, StepAction, StepType,
+    WorkflowStep, WorkflowTransition, WorkflowType,
 };
 use mixerai_data::{Error, Scope};
 use serde_json::json;
@@ -741,7 +741,7 @@ async fn notification_steps_write_the_outbox_and_my_pending_decisions_page_newes
     assert_eq!(first.items.len(), 2);
     let next = s
         .reviews()
-        .my_pending(&PageRequest::first(2).after(first.next.clone().unwrap()))
+        .my_pending(&PageRequest::first(2).after(first.next.unwrap()))
         .await
         .unwrap();
     assert_eq!(next.items.len(), 1);
