@@ -59,8 +59,9 @@ impl ReviewRepo<'_> {
     /// workflow), resolving and recording its assignees.
     ///
     /// [`Error::Stale`] when the item moved on; [`Error::NotFound`] when it is not visible;
-    /// [`Error::Forbidden`] for a viewer; [`Error::IllegalTransition`] from another status;
-    /// [`Error::Conflict`] on `workflow_instances_one_active` when a run of the item is open;
+    /// [`Error::Forbidden`] for a viewer; [`Error::IllegalTransition`] from another status (an item
+    /// under review already is `in_review`; the unique index `workflow_instances_one_active` backs
+    /// "one open run per item" up as [`Error::Conflict`]);
     /// [`Error::Invalid`] on `workflow_id` when the brand has no default for the type, on `steps` when
     /// the workflow has no review or approval step or a step resolves to nobody.
     #[tracing::instrument(name = "mixerai.reviews.submit", skip_all, fields(content = %content), err(level = "debug"))]

@@ -77,11 +77,25 @@ impl World {
         transitions: Vec<WorkflowTransition>,
         rules: Vec<EscalationRule>,
     ) -> WorkflowId {
+        self.workflow_timed(kind, steps, transitions, rules, None)
+            .await
+    }
+
+    /// [`workflow`](Self::workflow) with a timeout for whole runs.
+    async fn workflow_timed(
+        &self,
+        kind: WorkflowType,
+        steps: Vec<WorkflowStep>,
+        transitions: Vec<WorkflowTransition>,
+        rules: Vec<EscalationRule>,
+        timeout_hours: Option<i32>,
+    ) -> WorkflowId {
         let mut b = NewWorkflow::builder()
             .name("Review")
             .workflow_type(kind)
             .steps(steps)
             .transitions(transitions)
+            .maybe_timeout_hours(timeout_hours)
             .content_type("article");
         if !rules.is_empty() {
             b = b.escalation_rules(rules);
@@ -222,8 +236,54 @@ async fn a_sequential_two_step_approval_approves_the_item_at_the_version_it_revi
     .await
     .unwrap();
     assert_eq!(audited, 2);
-    // The editor cannot approve by hand what the run approves: the lifecycle's rules stand for them.
     drop(s);
+}
+
+#[tokio::test]
+async fn the_lifecycle_steps_a_run_takes_are_not_anyone_elses_to_take_by_hand() {
+    let w = world().await;
+    let wf = w
+        .workflow(
+            WorkflowType::Sequential,
+            vec![approval("Legal", 1, &[w.r[0]])],
+            vec![],
+            vec![],
+        )
+        .await;
+    let item = w.item(json!({})).await;
+    w.submit(&item, wf).await;
+    // Under review already: a second submission is refused.
+    let c = w.content(item.id).await;
+    let mut s = w.scope(w.editor).await;
+    let err = s
+        .reviews()
+        .submit_with(c.id, c.version, wf)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::IllegalTransition { .. }), "{err:?}");
+    drop(s);
+    // The reviewer (a viewer) may not approve the item by hand, even naming the item in the setting
+    // the run uses: only a step the run recorded in this transaction counts.
+    for user in [w.r[0], w.editor] {
+        let mut s = w.scope(user).await;
+        sqlx::query("SELECT set_config('mixerai.review_moves', $1, true)")
+            .bind(item.id.to_string())
+            .execute(s.connection())
+            .await
+            .unwrap();
+        let err = s.content().approve(c.id, c.version).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden { .. }), "{user:?}: {err:?}");
+    }
+    // Nor write the run's tables.
+    let mut s = w.scope(w.editor).await;
+    let err = sqlx::query("UPDATE mixerai.workflow_instance_steps SET status = 'approved'")
+        .execute(s.connection())
+        .await
+        .map_err(Error::from)
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    drop(s);
+    assert_eq!(w.approve(w.r[0]).await.status, RunStatus::Approved);
 }
 
 #[tokio::test]
@@ -627,7 +687,13 @@ async fn overdue_steps_are_listed_and_two_concurrent_workers_apply_each_escalati
         },
     ];
     let wf = w
-        .workflow(WorkflowType::Sequential, vec![legal], vec![], rules)
+        .workflow_timed(
+            WorkflowType::Sequential,
+            vec![legal],
+            vec![],
+            rules,
+            Some(72),
+        )
         .await;
     let mut items = Vec::new();
     for i in 0..6 {
@@ -651,7 +717,13 @@ async fn overdue_steps_are_listed_and_two_concurrent_workers_apply_each_escalati
     let mut s = w.scope(w.editor).await;
     let overdue = s.reviews().overdue(later).await.unwrap();
     assert_eq!(overdue.steps.len(), 6);
-    assert!(overdue.runs.is_empty(), "the workflow has no run timeout");
+    assert!(overdue.runs.is_empty(), "runs are due after 72 hours");
+    let overdue = s
+        .reviews()
+        .overdue(Utc::now() + Duration::hours(73))
+        .await
+        .unwrap();
+    assert_eq!((overdue.runs.len(), overdue.steps.len()), (6, 6));
     assert!(
         s.reviews()
             .overdue(Utc::now())
