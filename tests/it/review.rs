@@ -830,3 +830,128 @@ async fn notification_steps_write_the_outbox_and_my_pending_decisions_page_newes
     assert_eq!(notes[0].reason, "notification_step");
     assert_eq!(notes[0].payload["step"], "Tell the admin");
 }
+
+#[tokio::test]
+async fn role_assignees_resolve_to_the_brands_members_when_the_step_starts_but_never_the_submitter()
+{
+    let w = world().await;
+    let by_role = |name: &str, order: i32, role: &str| WorkflowStep {
+        assignment_type: AssignmentType::Role,
+        assignees: vec![role.into()],
+        ..WorkflowStep::new(name, StepType::Approval, order)
+    };
+    let wf = w
+        .workflow(
+            WorkflowType::Sequential,
+            vec![
+                by_role("Viewers", 1, "viewer"),
+                by_role("Admins", 2, "admin"),
+            ],
+            vec![],
+            vec![],
+        )
+        .await;
+    let item = w.item(json!({})).await;
+    let run = w.submit(&item, wf).await;
+    let mut s = w.scope(w.editor).await;
+    let d = s.reviews().detail(run.id).await.unwrap();
+    drop(s);
+    let mut assigned: Vec<UserId> = d.assignments.iter().map(|a| a.user_id).collect();
+    assigned.sort();
+    let mut viewers = w.r.to_vec();
+    viewers.sort();
+    assert_eq!(assigned, viewers);
+    assert!(
+        d.assignments
+            .iter()
+            .all(|a| a.source == "role" && a.pending)
+    );
+    assert_eq!(d.steps[0].required_approvals, Some(1));
+    // A viewer joining now is not on the open step: assignees are resolved when a step starts.
+    let late = UserId::from_uuid(insert_user(pool(&w.db), "late@example.com").await);
+    insert_role(pool(&w.db), late.as_uuid(), w.a.as_uuid(), "viewer").await;
+    assert!(w.pending(late).await.is_empty());
+    w.approve(w.r[1]).await;
+    // The admin step resolves now, to the admin.
+    assert_eq!(w.approve(w.admin).await.status, RunStatus::Approved);
+
+    // A step by the submitter's own role resolves to nobody but the submitter: refused at submission.
+    let editors = w
+        .workflow(
+            WorkflowType::Sequential,
+            vec![by_role("Editors", 1, "editor")],
+            vec![],
+            vec![],
+        )
+        .await;
+    let other = w.item(json!({})).await;
+    let mut s = w.scope(w.editor).await;
+    let err = s
+        .reviews()
+        .submit_with(other.id, other.version, editors)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(e) if e.get("steps").is_some()),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn another_brands_members_see_no_run_and_decide_nothing() {
+    let w = world().await;
+    let wf = w
+        .workflow(
+            WorkflowType::Sequential,
+            vec![approval("Legal", 1, &[w.r[0]])],
+            vec![],
+            vec![],
+        )
+        .await;
+    let item = w.item(json!({})).await;
+    let run = w.submit(&item, wf).await;
+    let p = w.pending(w.r[0]).await;
+    // r0 is also an admin of brand B; in a scope of B, A's run does not exist.
+    let b = insert_brand(pool(&w.db), "brand-b", w.admin.as_uuid()).await;
+    insert_role(pool(&w.db), w.r[0].as_uuid(), b, "admin").await;
+    let mut s =
+        w.db.database()
+            .scope(w.r[0], BrandId::from_uuid(b))
+            .await
+            .unwrap();
+    assert!(matches!(
+        s.reviews().get(run.id).await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
+    assert!(
+        s.reviews()
+            .my_pending(&PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    for table in [
+        "workflow_instances",
+        "workflow_instance_steps",
+        "workflow_step_assignees",
+        "workflow_decisions",
+        "workflow_timeline",
+        "workflow_outbox",
+    ] {
+        // The table names of the list above.
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM mixerai.{table}"
+        )))
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+        assert_eq!(n, 0, "{table} leaks across brands");
+    }
+    let err = s
+        .reviews()
+        .decide(p[0].step_id, p[0].content_version, &NewDecision::approve())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
