@@ -9,7 +9,8 @@ use chrono::{Duration, Utc};
 use mixerai_data::content::{Content, ContentPatch, ContentStatus, NewContent};
 use mixerai_data::page::PageRequest;
 use mixerai_data::reviews::{
-    NewDecision, PendingDecision, ReviewRun, RunStatus, StepStatus, TimelineKind, escalate_due,
+    NewDecision, PendingDecision, ReviewRun, RunStatus, StepStatus, TimelineKind, Verdict,
+    escalate_due,
 };
 use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{BrandId, ContentId, ReviewStepId, UserId, WorkflowId};
@@ -954,4 +955,54 @@ async fn another_brands_members_see_no_run_and_decide_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn escalation_decides_on_the_assignees_behalf_with_a_decision_row_of_no_user() {
+    let w = world().await;
+    let rule = |action| EscalationRule {
+        step_id: None,
+        after_hours: 24,
+        action,
+        to: vec![],
+        assignment_type: None,
+    };
+    let approving = w
+        .workflow(
+            WorkflowType::Sequential,
+            vec![approval("Legal", 1, &[w.r[0]])],
+            vec![],
+            vec![rule(EscalationAction::AutoApprove)],
+        )
+        .await;
+    let rejecting = w
+        .workflow(
+            WorkflowType::Sequential,
+            vec![approval("Legal", 1, &[w.r[0]])],
+            vec![],
+            vec![rule(EscalationAction::AutoReject)],
+        )
+        .await;
+    let (a, b) = (w.item(json!({})).await, w.item(json!({})).await);
+    let run_a = w.submit(&a, approving).await;
+    let run_b = w.submit(&b, rejecting).await;
+    let applied = escalate_due(w.db.database(), Utc::now() + Duration::hours(25), 10)
+        .await
+        .unwrap();
+    assert_eq!(applied.len(), 2, "{applied:?}");
+    assert_eq!(w.content(a.id).await.status, ContentStatus::Approved);
+    assert_eq!(w.content(b.id).await.status, ContentStatus::Draft);
+    let mut s = w.scope(w.editor).await;
+    for (run, verdict, status) in [
+        (run_a.id, Verdict::Approve, RunStatus::Approved),
+        (run_b.id, Verdict::Reject, RunStatus::Rejected),
+    ] {
+        let d = s.reviews().detail(run).await.unwrap();
+        assert_eq!(d.run.status, status);
+        assert_eq!(d.run.completed_by, None);
+        assert_eq!(d.decisions.len(), 1);
+        assert_eq!(d.decisions[0].decision, verdict);
+        assert_eq!(d.decisions[0].decided_by, None);
+        assert!(d.timeline.iter().any(|t| t.kind == TimelineKind::Escalated));
+    }
 }
