@@ -818,6 +818,16 @@ typed_id!(
     "review_decision_id"
 );
 typed_id!(
+    /// Identifies a row of `workflow_step_assignees`: one user's assignment to one step of a run.
+    AssignmentId,
+    "assignment_id"
+);
+typed_id!(
+    /// Identifies a row of `workflow_outbox`: one notification for a host to deliver.
+    NotificationId,
+    "notification_id"
+);
+typed_id!(
     /// Identifies a row of `claims`.
     ClaimId,
     "claim_id"

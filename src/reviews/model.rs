@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::text_enum::text_enum;
 use crate::types::{
-    BrandId, ContentId, ReviewDecisionId, ReviewStepId, UserId, WorkflowId, WorkflowInstanceId,
+    AssignmentId, BrandId, ContentId, NotificationId, ReviewDecisionId, ReviewStepId, UserId,
+    WorkflowId, WorkflowInstanceId,
 };
 use crate::workflows::{EscalationAction, StepId, StepType};
 
@@ -227,7 +227,7 @@ pub(crate) use step_columns;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Assignment {
     /// Primary key.
-    pub id: Uuid,
+    pub id: AssignmentId,
     /// The step.
     pub instance_step_id: ReviewStepId,
     /// The user.
@@ -318,7 +318,7 @@ impl RunDetail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct PendingDecision {
     /// The assignment (the keyset's id).
-    pub assignment_id: Uuid,
+    pub assignment_id: AssignmentId,
     /// When the user was assigned (the keyset's time: newest first).
     pub assigned_at: DateTime<Utc>,
     /// The step to decide.
@@ -367,7 +367,7 @@ pub struct Escalation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Notification {
     /// Primary key.
-    pub id: Uuid,
+    pub id: NotificationId,
     /// The brand.
     pub brand_id: BrandId,
     /// The run.

@@ -13,7 +13,9 @@ use super::model::{
     ReviewStep, RunDetail, TimelineEntry, notification_columns, run_columns, step_columns,
 };
 use crate::page::{Page, PageRequest};
-use crate::types::{BrandId, ContentId, ReviewStepId, UserId, WorkflowId, WorkflowInstanceId};
+use crate::types::{
+    BrandId, ContentId, NotificationId, ReviewStepId, UserId, WorkflowId, WorkflowInstanceId,
+};
 use crate::workflows::EscalationAction;
 use crate::{Database, Error, Result, Scope, SystemScope};
 
@@ -296,7 +298,7 @@ impl ReviewRepo<'_> {
             .fetch_all(&mut *self.conn)
             .await?;
         Ok(Page::from_rows(rows, request, |p: &PendingDecision| {
-            (p.assigned_at, p.assignment_id)
+            (p.assigned_at, p.assignment_id.as_uuid())
         }))
     }
 
@@ -413,7 +415,7 @@ impl ReviewJobs<'_> {
         skip_all,
         err(level = "debug")
     )]
-    pub async fn mark_delivered(&mut self, ids: &[Uuid]) -> Result<u64> {
+    pub async fn mark_delivered(&mut self, ids: &[NotificationId]) -> Result<u64> {
         Ok(sqlx::query(
             "UPDATE mixerai.workflow_outbox SET delivered_at = now()
              WHERE id = ANY($1) AND delivered_at IS NULL",
