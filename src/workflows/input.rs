@@ -732,6 +732,44 @@ mod tests {
     }
 
     #[test]
+    fn n_of_m_approvals_fit_the_step() {
+        let users: Vec<String> = (0..3).map(|_| Uuid::new_v4().to_string()).collect();
+        let step = |ty, n, all| WorkflowStep {
+            assignment_type: AssignmentType::User,
+            assignees: users.clone(),
+            min_approvals: Some(n),
+            require_all_approvals: all,
+            ..WorkflowStep::new("S", ty, 1)
+        };
+        let refused = |s| {
+            NewWorkflow::builder()
+                .name("W")
+                .step(s)
+                .build()
+                .unwrap_err()
+                .get("steps[0].minApprovals")
+                .is_some()
+        };
+        assert!(
+            NewWorkflow::builder()
+                .name("W")
+                .step(step(StepType::Approval, 2, false))
+                .build()
+                .is_ok()
+        );
+        assert!(
+            refused(step(StepType::Approval, 4, false)),
+            "more than the assignees"
+        );
+        assert!(refused(step(StepType::Approval, 0, false)));
+        assert!(
+            refused(step(StepType::Approval, 2, true)),
+            "with requireAllApprovals"
+        );
+        assert!(refused(step(StepType::Notification, 1, false)));
+    }
+
+    #[test]
     fn form_fields_are_checked_like_template_fields() {
         let s = WorkflowStep {
             form_fields: vec![TemplateField::new("Bad Name", "Label", FieldType::Text)],
