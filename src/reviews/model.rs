@@ -22,7 +22,8 @@ pub enum RunStatus {
     Approved,
     /// A reviewer rejected it: the item is back to draft.
     Rejected,
-    /// Ended without a verdict.
+    /// Ended without a verdict. Not set by the crate yet: the content lifecycle has no step out of
+    /// `in_review` but a verdict; reserved for a host (or a later version) ending runs by hand.
     Cancelled,
 }
 
