@@ -94,6 +94,7 @@ pub mod events;
 mod input;
 pub mod page;
 mod repo;
+pub mod reviews;
 pub mod scope;
 pub mod templates;
 #[cfg(feature = "test-support")]
@@ -111,9 +112,10 @@ pub use error::{Error, FieldError, Result, ValidationErrors};
 pub use page::{Cursor, Deleted, Page, PageRequest};
 pub use scope::{Isolation, Scope, SystemScope};
 pub use types::{
-    AiGenerationId, BrandId, ClaimId, ComplianceCheckId, ContentId, CountryCode, CurrencyCode,
-    Email, EventId, HexColor, InvalidValue, LanguageCode, Slug, TemplateId, Timezone,
-    UserBrandRoleId, UserId, VettingAgencyId, WorkflowId, WorkflowInstanceId,
+    AiGenerationId, AssignmentId, BrandId, ClaimId, ComplianceCheckId, ContentId, CountryCode,
+    CurrencyCode, Email, EventId, HexColor, InvalidValue, LanguageCode, NotificationId,
+    ReviewDecisionId, ReviewStepId, Slug, TemplateId, Timezone, UserBrandRoleId, UserId,
+    VettingAgencyId, WorkflowId, WorkflowInstanceId,
 };
 
 /// The README's examples, compiled as doctests so they cannot rot.

@@ -808,6 +808,26 @@ typed_id!(
     "workflow_instance_id"
 );
 typed_id!(
+    /// Identifies a row of `workflow_instance_steps`: one step of one review run.
+    ReviewStepId,
+    "review_step_id"
+);
+typed_id!(
+    /// Identifies a row of `workflow_decisions`.
+    ReviewDecisionId,
+    "review_decision_id"
+);
+typed_id!(
+    /// Identifies a row of `workflow_step_assignees`: one user's assignment to one step of a run.
+    AssignmentId,
+    "assignment_id"
+);
+typed_id!(
+    /// Identifies a row of `workflow_outbox`: one notification for a host to deliver.
+    NotificationId,
+    "notification_id"
+);
+typed_id!(
     /// Identifies a row of `claims`.
     ClaimId,
     "claim_id"

@@ -356,6 +356,23 @@ fn check_steps(errors: &mut ValidationErrors, steps: &[WorkflowStep]) {
                 "applies only to review and approval steps",
             );
         }
+        if let Some(n) = s.min_approvals {
+            if !needs_assignees {
+                errors.push(
+                    at("minApprovals"),
+                    "applies only to review and approval steps",
+                );
+            } else if s.require_all_approvals {
+                errors.push(
+                    at("minApprovals"),
+                    "cannot be combined with requireAllApprovals",
+                );
+            } else if !(1..=MAX_STEPS as i32).contains(&n) {
+                errors.push(at("minApprovals"), format!("must be 1 to {MAX_STEPS}"));
+            } else if s.assignment_type == AssignmentType::User && n as usize > s.assignees.len() {
+                errors.push(at("minApprovals"), "is more than the step's assignees");
+            }
+        }
         if s.required && s.allow_skip {
             errors.push(at("allowSkip"), "a required step cannot be skipped");
         }
@@ -712,6 +729,44 @@ mod tests {
         assert!(build(step(AssignmentType::Role, "owner")).is_err());
         assert!(build(step(AssignmentType::Group, "legal")).is_ok());
         assert!(build(step(AssignmentType::Dynamic, " ")).is_err());
+    }
+
+    #[test]
+    fn n_of_m_approvals_fit_the_step() {
+        let users: Vec<String> = (0..3).map(|_| Uuid::new_v4().to_string()).collect();
+        let step = |ty, n, all| WorkflowStep {
+            assignment_type: AssignmentType::User,
+            assignees: users.clone(),
+            min_approvals: Some(n),
+            require_all_approvals: all,
+            ..WorkflowStep::new("S", ty, 1)
+        };
+        let refused = |s| {
+            NewWorkflow::builder()
+                .name("W")
+                .step(s)
+                .build()
+                .unwrap_err()
+                .get("steps[0].minApprovals")
+                .is_some()
+        };
+        assert!(
+            NewWorkflow::builder()
+                .name("W")
+                .step(step(StepType::Approval, 2, false))
+                .build()
+                .is_ok()
+        );
+        assert!(
+            refused(step(StepType::Approval, 4, false)),
+            "more than the assignees"
+        );
+        assert!(refused(step(StepType::Approval, 0, false)));
+        assert!(
+            refused(step(StepType::Approval, 2, true)),
+            "with requireAllApprovals"
+        );
+        assert!(refused(step(StepType::Notification, 1, false)));
     }
 
     #[test]

@@ -12,8 +12,11 @@ use crate::types::{BrandId, UserId, WorkflowId};
 /// The id of a step inside a workflow's `steps` (what `content.current_step_id` holds). Not a row id:
 /// steps live in the workflow's JSON, so no foreign key checks it; the builders and
 /// [`WorkflowRepo::update`](super::WorkflowRepo::update) check every reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
+)]
 #[serde(transparent)]
+#[sqlx(transparent)]
 pub struct StepId(Uuid);
 
 impl StepId {
@@ -134,6 +137,10 @@ pub struct WorkflowStep {
     /// Every assignee must approve, not just one.
     #[serde(default)]
     pub require_all_approvals: bool,
+    /// N of M: how many of the assignees must approve (review and approval steps; not with
+    /// `require_all_approvals`). One when absent. A run needs at most as many as the step resolves to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_approvals: Option<i32>,
     /// Hours before the step times out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_hours: Option<i32>,
@@ -164,6 +171,7 @@ impl WorkflowStep {
             required: true,
             allow_skip: false,
             require_all_approvals: false,
+            min_approvals: None,
             timeout_hours: None,
             actions: Vec::new(),
             order,

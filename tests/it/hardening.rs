@@ -296,6 +296,8 @@ async fn no_function_is_executable_by_public_and_the_application_role_gets_a_lis
             "mixerai.compliance_gate(uuid,integer,text[],text,timestamp with time zone)",
             "mixerai.content_search_ids(tsquery,integer)",
             "mixerai.is_country_code_array(text[])",
+            "mixerai.workflow_decide(uuid,integer,text,text)",
+            "mixerai.workflow_start(uuid,integer,uuid)",
         ]
     );
     // An outsider (a role with nothing granted) can call none of them, and cannot even look inside.

@@ -21,6 +21,8 @@ mod plans;
 mod pooling;
 mod proxy;
 mod retry;
+mod review;
+mod review_plans;
 mod round_trips;
 mod scenario;
 mod scope;

@@ -305,7 +305,7 @@ fn cases() -> Vec<Case> {
             delete: Needs::Write,
             visible: "SELECT count(*) FROM mixerai.workflow_instances WHERE brand_id = $1",
             insert_sql: "INSERT INTO mixerai.workflow_instances (workflow_id, content_id, brand_id, started_by, status, completed_at)
-                         VALUES ($3, $4, $1, $2, 'completed', now())",
+                         VALUES ($3, $4, $1, $2, 'approved', now())",
             update_sql: "UPDATE mixerai.workflow_instances SET context = '{\"edited\": true}' WHERE id = $3",
             delete_sql: "DELETE FROM mixerai.workflow_instances WHERE id = $3",
         },
