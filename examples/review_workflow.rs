@@ -4,8 +4,8 @@
 //! version they read and published. Prints each step.
 //!
 //! ```text
-//! cargo run --example review_workflow --features test-support          # a throwaway PostgreSQL
-//! DATABASE_URL=postgres://... cargo run --example review_workflow --features test-support
+//! cargo run --example review_workflow                    # starts a throwaway PostgreSQL of its own
+//! DATABASE_URL=postgres://... cargo run --example review_workflow   # uses that database
 //! ```
 
 use mixerai_data::brands::{BrandRole, NewBrand, NewMembership};

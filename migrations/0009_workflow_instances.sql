@@ -99,7 +99,7 @@ CREATE TRIGGER workflow_instances_audit AFTER INSERT OR UPDATE OR DELETE ON mixe
 GRANT SELECT, INSERT, UPDATE, DELETE ON mixerai.workflow_instances TO mixerai_app;
 ALTER TABLE mixerai.workflow_instances ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY workflow_instances_scope ON mixerai.workflow_instances AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id())) WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY workflow_instances_read ON mixerai.workflow_instances FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 CREATE POLICY workflow_instances_insert ON mixerai.workflow_instances FOR INSERT TO mixerai_app

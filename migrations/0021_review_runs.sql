@@ -841,32 +841,32 @@ GRANT SELECT ON mixerai.workflow_instance_steps, mixerai.workflow_step_assignees
     mixerai.workflow_timeline, mixerai.workflow_outbox TO mixerai_app;
 ALTER TABLE mixerai.workflow_instance_steps ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY workflow_instance_steps_scope ON mixerai.workflow_instance_steps AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY workflow_instance_steps_read ON mixerai.workflow_instance_steps FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 ALTER TABLE mixerai.workflow_step_assignees ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY workflow_step_assignees_scope ON mixerai.workflow_step_assignees AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY workflow_step_assignees_read ON mixerai.workflow_step_assignees FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 ALTER TABLE mixerai.workflow_decisions ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY workflow_decisions_scope ON mixerai.workflow_decisions AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY workflow_decisions_read ON mixerai.workflow_decisions FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 ALTER TABLE mixerai.workflow_timeline ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY workflow_timeline_scope ON mixerai.workflow_timeline AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY workflow_timeline_read ON mixerai.workflow_timeline FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 ALTER TABLE mixerai.workflow_outbox ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 CREATE POLICY workflow_outbox_scope ON mixerai.workflow_outbox AS RESTRICTIVE FOR ALL TO mixerai_app
-    USING (brand_id = (SELECT mixerai.app_current_brand_id()))
-    WITH CHECK (brand_id = (SELECT mixerai.app_current_brand_id()));
+    USING (brand_id = (SELECT mixerai.app_scope_brand_id()))
+    WITH CHECK (brand_id = (SELECT mixerai.app_scope_brand_id()));
 CREATE POLICY workflow_outbox_read ON mixerai.workflow_outbox FOR SELECT TO mixerai_app
     USING ((SELECT mixerai.app_can_read()));
 

@@ -16,6 +16,7 @@
 //! | [`content`] | content items: versioned updates, soft delete, filtered pages, full-text search, bulk insert, creation from a template; the version log (history, diff, restore), drafts of published items, the publishing lifecycle, approvals pinned to a version, scheduled publishing |
 //! | [`templates`] | content templates: typed field definitions and [`templates::Template::validate`] over a content item's fields |
 //! | [`workflows`] | review and approval workflow definitions; one default per brand and content type |
+//! | [`reviews`] | review runs of those workflows: submission, steps with resolved assignees, decisions (any, all, N of M), re-approval after an edit, deadlines and escalation, the notification outbox, my pending decisions |
 //! | [`claims`] | claims a brand may, may not or must make, by market and date: resolution by precedence, compliance checks of content, the approval and publishing gate |
 //! | [`ai`] | the AI generation log (create, then complete or fail once, by version) and monthly usage per brand |
 //! | [`events`] | the audit trail and event store: appends with expected versions, idempotent by event id; stream and feed reads in a gap-free global order; the realtime change feed ([`events::ChangeFeed`], a `Stream` per subscription) and checkpointed projections |

@@ -14,6 +14,7 @@ use crate::claims::ClaimRepo;
 use crate::content::{ContentRepo, PublishingJob};
 use crate::events::EventRepo;
 use crate::repo::Ctx;
+use crate::reviews::{ReviewJobs, ReviewRepo};
 use crate::templates::TemplateRepo;
 use crate::types::{BrandId, UserId};
 use crate::users::UserRepo;
@@ -509,6 +510,11 @@ impl Scope {
         WorkflowRepo::new(&mut self.ctx)
     }
 
+    /// The review runs of the scope's brand: submitting for review, deciding, and what reviewers read.
+    pub fn reviews(&mut self) -> ReviewRepo<'_> {
+        ReviewRepo::new(&mut self.ctx)
+    }
+
     /// The scope's brand's claims, their resolution for a market, compliance checks of its content,
     /// and the approval and publishing gate.
     pub fn claims(&mut self) -> ClaimRepo<'_> {
@@ -631,6 +637,11 @@ impl SystemScope {
     /// (see [`content::publish_due`](crate::content::publish_due) for the whole run).
     pub fn content_publishing(&mut self) -> PublishingJob<'_> {
         PublishingJob::new(&mut self.ctx)
+    }
+
+    /// The review jobs: escalation and the notification outbox, across brands.
+    pub fn review_jobs(&mut self) -> ReviewJobs<'_> {
+        ReviewJobs::new(&mut self.ctx)
     }
 
     /// The scope's connection, for maintenance queries of the host's own.

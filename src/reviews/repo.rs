@@ -13,32 +13,12 @@ use super::model::{
     ReviewStep, RunDetail, TimelineEntry, notification_columns, run_columns, step_columns,
 };
 use crate::page::{Page, PageRequest};
+use crate::repo::Ctx;
 use crate::types::{
-    BrandId, ContentId, NotificationId, ReviewStepId, UserId, WorkflowId, WorkflowInstanceId,
+    BrandId, ContentId, NotificationId, ReviewStepId, WorkflowId, WorkflowInstanceId,
 };
 use crate::workflows::EscalationAction;
-use crate::{Database, Error, Result, Scope, SystemScope};
-
-impl Scope {
-    /// The review runs of the scope's brand: submitting for review, deciding, and what reviewers read.
-    pub fn reviews(&mut self) -> ReviewRepo<'_> {
-        let (user, brand) = (self.user(), self.brand());
-        ReviewRepo {
-            conn: self.connection(),
-            user,
-            brand,
-        }
-    }
-}
-
-impl SystemScope {
-    /// The review jobs: escalation and the notification outbox, across brands.
-    pub fn review_jobs(&mut self) -> ReviewJobs<'_> {
-        ReviewJobs {
-            conn: self.connection(),
-        }
-    }
-}
+use crate::{Database, Error, Result};
 
 /// Review runs over one tenant scope: the runs of the scope's brand.
 ///
@@ -48,12 +28,18 @@ impl SystemScope {
 /// events) in the scope's transaction.
 #[derive(Debug)]
 pub struct ReviewRepo<'s> {
-    conn: &'s mut PgConnection,
-    user: UserId,
-    brand: BrandId,
+    ctx: &'s mut Ctx,
 }
 
-impl ReviewRepo<'_> {
+impl<'s> ReviewRepo<'s> {
+    pub(crate) fn new(ctx: &'s mut Ctx) -> Self {
+        Self { ctx }
+    }
+
+    fn conn(&mut self) -> &mut PgConnection {
+        self.ctx.conn()
+    }
+
     /// Submits the item (a `draft`, or an item already `pending_review`) at `expected_version` for
     /// review with the brand's active default workflow for its content type, and returns the run.
     /// The item goes to `in_review`; the run records the workflow's version and definition and the
@@ -66,14 +52,14 @@ impl ReviewRepo<'_> {
     /// "one open run per item" up as [`Error::Conflict`]);
     /// [`Error::Invalid`] on `workflow_id` when the brand has no default for the type, on `steps` when
     /// the workflow has no review or approval step or a step resolves to nobody.
-    #[tracing::instrument(name = "mixerai.reviews.submit", skip_all, fields(content = %content), err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.submit", parent = self.ctx.span(), skip_all, fields(content = %content), err(level = "debug"))]
     pub async fn submit(&mut self, content: ContentId, expected_version: i32) -> Result<ReviewRun> {
         self.start(content, expected_version, None).await
     }
 
     /// [`submit`](Self::submit) with `workflow`, an active workflow assigned to the brand (else
     /// [`Error::InvalidReference`] on `workflow_id`), rather than the default.
-    #[tracing::instrument(name = "mixerai.reviews.submit_with", skip_all, fields(content = %content, workflow = %workflow), err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.submit_with", parent = self.ctx.span(), skip_all, fields(content = %content, workflow = %workflow), err(level = "debug"))]
     pub async fn submit_with(
         &mut self,
         content: ContentId,
@@ -93,7 +79,7 @@ impl ReviewRepo<'_> {
             .bind(content)
             .bind(expected_version)
             .bind(workflow)
-            .fetch_one(&mut *self.conn)
+            .fetch_one(self.conn())
             .await?;
         match run {
             Some(id) => self.get(WorkflowInstanceId::from_uuid(id)).await,
@@ -102,7 +88,7 @@ impl ReviewRepo<'_> {
                     "SELECT version FROM mixerai.content WHERE id = $1 AND deleted_at IS NULL",
                 )
                 .bind(content)
-                .fetch_optional(&mut *self.conn)
+                .fetch_optional(self.conn())
                 .await?;
                 Err(match actual {
                     Some(actual) if actual != expected_version => Error::Stale {
@@ -129,7 +115,7 @@ impl ReviewRepo<'_> {
     /// pass; [`Error::Invalid`] on `decision` for a skip the step does not allow; [`Error::Stale`]
     /// (entity `review`) when the item was edited since `seen_version`; [`Error::NotFound`] for a
     /// step not visible in the scope.
-    #[tracing::instrument(name = "mixerai.reviews.decide", skip_all, fields(step = %step, verdict = %decision.verdict()), err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.decide", parent = self.ctx.span(), skip_all, fields(step = %step, verdict = %decision.verdict()), err(level = "debug"))]
     pub async fn decide(
         &mut self,
         step: ReviewStepId,
@@ -143,7 +129,7 @@ impl ReviewRepo<'_> {
                 .bind(seen_version)
                 .bind(decision.verdict())
                 .bind(decision.comment())
-                .fetch_one(&mut *self.conn)
+                .fetch_one(self.conn())
                 .await
                 .map_err(|e| match Error::from(e) {
                     Error::Forbidden { source, .. } => Error::Forbidden {
@@ -162,7 +148,7 @@ impl ReviewRepo<'_> {
                      JOIN mixerai.workflow_instances i ON i.id = s.instance_id WHERE s.id = $1",
                 )
                 .bind(step)
-                .fetch_optional(&mut *self.conn)
+                .fetch_optional(self.conn())
                 .await?;
                 Err(match actual {
                     Some(actual) if actual != seen_version => Error::Stale {
@@ -179,14 +165,14 @@ impl ReviewRepo<'_> {
     }
 
     /// [`decide`](Self::decide) with an approval without comment.
-    #[tracing::instrument(name = "mixerai.reviews.approve", skip_all, fields(step = %step), err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.approve", parent = self.ctx.span(), skip_all, fields(step = %step), err(level = "debug"))]
     pub async fn approve(&mut self, step: ReviewStepId, seen_version: i32) -> Result<ReviewRun> {
         self.decide(step, seen_version, &NewDecision::approve())
             .await
     }
 
     /// The run with this id, if it is the brand's; else [`Error::NotFound`].
-    #[tracing::instrument(name = "mixerai.reviews.get", skip_all, fields(id = %id), err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.get", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn get(&mut self, id: WorkflowInstanceId) -> Result<ReviewRun> {
         sqlx::query_as::<_, ReviewRun>(concat!(
             "SELECT ",
@@ -194,13 +180,13 @@ impl ReviewRepo<'_> {
             " FROM mixerai.workflow_instances i WHERE i.id = $1"
         ))
         .bind(id)
-        .fetch_optional(&mut *self.conn)
+        .fetch_optional(self.conn())
         .await?
         .ok_or(Error::NotFound { entity: "review" })
     }
 
     /// The open run (active or waiting for changes) of an item, if any.
-    #[tracing::instrument(name = "mixerai.reviews.open_for", skip_all, fields(content = %content), err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.open_for", parent = self.ctx.span(), skip_all, fields(content = %content), err(level = "debug"))]
     pub async fn open_for(&mut self, content: ContentId) -> Result<Option<ReviewRun>> {
         Ok(sqlx::query_as::<_, ReviewRun>(concat!(
             "SELECT ",
@@ -208,12 +194,12 @@ impl ReviewRepo<'_> {
             " FROM mixerai.workflow_instances i WHERE i.content_id = $1 AND i.completed_at IS NULL"
         ))
         .bind(content)
-        .fetch_optional(&mut *self.conn)
+        .fetch_optional(self.conn())
         .await?)
     }
 
     /// Every run of an item, newest first.
-    #[tracing::instrument(name = "mixerai.reviews.runs_of", skip_all, fields(content = %content), err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.runs_of", parent = self.ctx.span(), skip_all, fields(content = %content), err(level = "debug"))]
     pub async fn runs_of(&mut self, content: ContentId) -> Result<Vec<ReviewRun>> {
         Ok(sqlx::query_as::<_, ReviewRun>(concat!(
             "SELECT ",
@@ -222,13 +208,13 @@ impl ReviewRepo<'_> {
               ORDER BY i.started_at DESC, i.id DESC"
         ))
         .bind(content)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn())
         .await?)
     }
 
     /// A run with its steps, assignments, decisions and timeline (five reads of one snapshot's
     /// worth: the scope's transaction).
-    #[tracing::instrument(name = "mixerai.reviews.detail", skip_all, fields(id = %id), err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.detail", parent = self.ctx.span(), skip_all, fields(id = %id), err(level = "debug"))]
     pub async fn detail(&mut self, id: WorkflowInstanceId) -> Result<RunDetail> {
         let run = self.get(id).await?;
         let steps = sqlx::query_as::<_, ReviewStep>(concat!(
@@ -238,7 +224,7 @@ impl ReviewRepo<'_> {
               ORDER BY s.position, s.id"
         ))
         .bind(id)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn())
         .await?;
         let assignments = sqlx::query_as::<_, Assignment>(
             "SELECT a.id, a.instance_step_id, a.user_id, a.source, a.pending, a.assigned_at, a.ended_at
@@ -246,7 +232,7 @@ impl ReviewRepo<'_> {
              ORDER BY a.assigned_at, a.id",
         )
         .bind(id)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn())
         .await?;
         let decisions = sqlx::query_as::<_, Decision>(
             "SELECT d.id, d.instance_step_id, d.content_version, d.activation, d.decided_by, d.decision,
@@ -255,14 +241,14 @@ impl ReviewRepo<'_> {
              ORDER BY d.decided_at, d.id",
         )
         .bind(id)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn())
         .await?;
         let timeline = sqlx::query_as::<_, TimelineEntry>(
             "SELECT t.seq, t.kind, t.instance_step_id, t.actor, t.rule_index, t.detail, t.at
              FROM mixerai.workflow_timeline t WHERE t.instance_id = $1 ORDER BY t.seq",
         )
         .bind(id)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn())
         .await?;
         Ok(RunDetail {
             run,
@@ -277,12 +263,12 @@ impl ReviewRepo<'_> {
     /// keyset page: the page is cut from `idx_workflow_step_assignees_pending` first (one seek, no
     /// sort), then its rows are joined by primary key to the step, the run and the item, so the
     /// policies' filters on those tables cannot talk the planner out of the index.
-    #[tracing::instrument(name = "mixerai.reviews.my_pending", skip_all, err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.my_pending", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn my_pending(&mut self, request: &PageRequest) -> Result<Page<PendingDecision>> {
         let mut q = QueryBuilder::<Postgres>::new(MY_PENDING_HEAD);
-        q.push_bind(self.user)
+        q.push_bind(self.ctx.tenant_user())
             .push(" AND a.brand_id = ")
-            .push_bind(self.brand);
+            .push_bind(self.ctx.tenant_brand());
         if let (Some(at), Some(id)) = request.after_key() {
             q.push(" AND (a.assigned_at, a.id) < (")
                 .push_bind(at)
@@ -295,7 +281,7 @@ impl ReviewRepo<'_> {
             .push(MY_PENDING_TAIL);
         let rows = q
             .build_query_as::<PendingDecision>()
-            .fetch_all(&mut *self.conn)
+            .fetch_all(self.conn())
             .await?;
         Ok(Page::from_rows(rows, request, |p: &PendingDecision| {
             (p.assigned_at, p.assignment_id.as_uuid())
@@ -304,7 +290,7 @@ impl ReviewRepo<'_> {
 
     /// What is late at `now` in the brand: open runs past the workflow's timeout and open steps past
     /// their own, earliest deadline first.
-    #[tracing::instrument(name = "mixerai.reviews.overdue", skip_all, err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.overdue", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn overdue(&mut self, now: DateTime<Utc>) -> Result<Overdue> {
         let runs = sqlx::query_as::<_, ReviewRun>(concat!(
             "SELECT ",
@@ -313,9 +299,9 @@ impl ReviewRepo<'_> {
               WHERE i.brand_id = $1 AND i.completed_at IS NULL AND i.deadline_at <= $2
               ORDER BY i.deadline_at, i.id"
         ))
-        .bind(self.brand)
+        .bind(self.ctx.tenant_brand())
         .bind(now)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn())
         .await?;
         let steps = sqlx::query_as::<_, ReviewStep>(concat!(
             "SELECT ",
@@ -324,15 +310,15 @@ impl ReviewRepo<'_> {
               WHERE s.brand_id = $1 AND s.status = 'active' AND s.deadline_at <= $2
               ORDER BY s.deadline_at, s.id"
         ))
-        .bind(self.brand)
+        .bind(self.ctx.tenant_brand())
         .bind(now)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn())
         .await?;
         Ok(Overdue { runs, steps })
     }
 
     /// The notifications written for the brand's runs of an item (delivered or not), oldest first.
-    #[tracing::instrument(name = "mixerai.reviews.notifications", skip_all, fields(content = %content), err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.notifications", parent = self.ctx.span(), skip_all, fields(content = %content), err(level = "debug"))]
     pub async fn notifications(&mut self, content: ContentId) -> Result<Vec<Notification>> {
         Ok(sqlx::query_as::<_, Notification>(concat!(
             "SELECT ",
@@ -340,7 +326,7 @@ impl ReviewRepo<'_> {
             " FROM mixerai.workflow_outbox o WHERE o.content_id = $1 ORDER BY o.created_at, o.id"
         ))
         .bind(content)
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn())
         .await?)
     }
 }
@@ -365,21 +351,29 @@ pub(crate) const MY_PENDING_TAIL: &str = ") a
 /// The review jobs over one system scope (the owner, across brands): escalation and the outbox.
 #[derive(Debug)]
 pub struct ReviewJobs<'s> {
-    conn: &'s mut PgConnection,
+    ctx: &'s mut Ctx,
 }
 
-impl ReviewJobs<'_> {
+impl<'s> ReviewJobs<'s> {
+    pub(crate) fn new(ctx: &'s mut Ctx) -> Self {
+        Self { ctx }
+    }
+
+    fn conn(&mut self) -> &mut PgConnection {
+        self.ctx.conn()
+    }
+
     /// One batch of escalation: up to `limit` escalation rules due at `now` on open steps, each
     /// applied once per pass of a step whichever worker gets there first; items another worker (or a
     /// reviewer) holds are skipped, not waited for. Commit the scope to make it count;
     /// [`escalate_due`] runs batches until nothing is due.
-    #[tracing::instrument(name = "mixerai.reviews.escalate", skip_all, err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.escalate", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn escalate(&mut self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Escalation>> {
         let rows: Vec<(Uuid, Uuid, Uuid, i64, EscalationAction)> =
             sqlx::query_as("SELECT * FROM mixerai.workflow_escalate($1, $2)")
                 .bind(now)
                 .bind(i32::try_from(limit).unwrap_or(i32::MAX))
-                .fetch_all(&mut *self.conn)
+                .fetch_all(self.conn())
                 .await?;
         Ok(rows
             .into_iter()
@@ -396,7 +390,7 @@ impl ReviewJobs<'_> {
     /// Up to `limit` undelivered notifications, oldest first, locked for this scope (`FOR UPDATE SKIP
     /// LOCKED`: concurrent deliverers take different rows). Deliver them, then
     /// [`mark_delivered`](Self::mark_delivered) in the same scope.
-    #[tracing::instrument(name = "mixerai.reviews.undelivered", skip_all, err(level = "debug"))]
+    #[tracing::instrument(name = "mixerai.reviews.undelivered", parent = self.ctx.span(), skip_all, err(level = "debug"))]
     pub async fn undelivered(&mut self, limit: u32) -> Result<Vec<Notification>> {
         Ok(sqlx::query_as::<_, Notification>(concat!(
             "SELECT ",
@@ -405,7 +399,7 @@ impl ReviewJobs<'_> {
               ORDER BY o.created_at, o.id LIMIT $1 FOR UPDATE SKIP LOCKED"
         ))
         .bind(i64::from(limit))
-        .fetch_all(&mut *self.conn)
+        .fetch_all(self.conn())
         .await?)
     }
 
@@ -421,7 +415,7 @@ impl ReviewJobs<'_> {
              WHERE id = ANY($1) AND delivered_at IS NULL",
         )
         .bind(ids)
-        .execute(&mut *self.conn)
+        .execute(self.conn())
         .await?
         .rows_affected())
     }
