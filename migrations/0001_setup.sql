@@ -171,8 +171,9 @@ CREATE FUNCTION mixerai.app_current_brand_id() RETURNS uuid
 -- calls a helper that checks the seal (app_can_*, app_current_role, app_current_user_id, ...;
 -- tests/it/hardening.rs holds every policy to that), so a forged brand is refused there, at the first
 -- row it would let through. Reading the setting inline costs ~1 us per statement where the checked read
--- costs ~12 us, and it is in every statement of every scope. Inlined like the helpers above; not for
--- anything else.
+-- costs ~12 us, and it is in every statement of every scope. Inlined like the helpers above. Besides
+-- the restrictive policies, only a permissive one that has just checked the seal in the same expression
+-- may read it (content_read, 0008: CASE WHEN app_can_read() THEN app_scope_brand_id() END).
 CREATE FUNCTION mixerai.app_scope_brand_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$ SELECT CASE WHEN pg_catalog.texteq(pg_catalog.current_setting('app.current_brand_id', true), '')

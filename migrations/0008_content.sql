@@ -189,9 +189,11 @@ CREATE POLICY content_scope ON mixerai.content AS RESTRICTIVE FOR ALL TO mixerai
 -- twice as dear through idx_content_brand_created as it is and pushed it onto (brand_id, status) and a
 -- sort (issue 16). As an equality it joins the brand's equivalence class: one index condition, the
 -- InitPlans compared once, the bare query's estimates and plan (tests/it/plans.rs). Same meaning: the
--- scope's brand when the user may read there, else NULL, which no row equals.
+-- scope's brand when the user may read there, else NULL, which no row equals. The brand is read
+-- unchecked (app_scope_brand_id, 0001) because app_can_read() has just checked the context's seal in
+-- the same expression; the checked read would be a second definer call in every read of content.
 CREATE POLICY content_read ON mixerai.content FOR SELECT TO mixerai_app
-    USING (brand_id = (SELECT CASE WHEN mixerai.app_can_read() THEN mixerai.app_current_brand_id() END));
+    USING (brand_id = (SELECT CASE WHEN mixerai.app_can_read() THEN mixerai.app_scope_brand_id() END));
 CREATE POLICY content_insert ON mixerai.content FOR INSERT TO mixerai_app WITH CHECK ((SELECT mixerai.app_can_write()));
 CREATE POLICY content_update ON mixerai.content FOR UPDATE TO mixerai_app
     USING ((SELECT mixerai.app_can_write())) WITH CHECK ((SELECT mixerai.app_can_write()));

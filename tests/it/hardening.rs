@@ -1361,7 +1361,8 @@ async fn every_permissive_policy_checks_the_seal_and_the_unchecked_brand_is_for_
     let w = world().await;
     // The restrictive brand policies read the brand unchecked (migration 0001, app_scope_brand_id):
     // safe only because a row must also pass a permissive policy, and each of those calls a helper
-    // that checks the context's seal.
+    // that checks the context's seal. A permissive policy may read it unchecked only right after such
+    // a check, in the same expression.
     let unchecked: Vec<String> = sqlx::query_scalar(
         "SELECT format('%s.%s', tablename, policyname) FROM pg_policies
          WHERE schemaname = 'mixerai' AND permissive = 'PERMISSIVE'
@@ -1377,6 +1378,9 @@ async fn every_permissive_policy_checks_the_seal_and_the_unchecked_brand_is_for_
         "SELECT format('policy %s.%s', tablename, policyname) FROM pg_policies
          WHERE schemaname = 'mixerai' AND permissive = 'PERMISSIVE'
            AND concat(qual, ' ', with_check) ~ 'app_scope_brand_id'
+           -- Only right after a check of the seal in the same expression (content_read).
+           AND concat(qual, ' ', with_check) !~
+               'WHEN mixerai\\.app_can_(read|write|admin)\\(\\) THEN mixerai\\.app_scope_brand_id\\(\\)'
          UNION ALL
          SELECT format('function %s', p.oid::regprocedure) FROM pg_proc p
          WHERE p.pronamespace = 'mixerai'::regnamespace AND p.proname <> 'app_scope_brand_id'
