@@ -43,9 +43,12 @@ const GET: &str = "SELECT id, title FROM mixerai.content WHERE id = $1";
 const LIST: &str = "SELECT id, title FROM mixerai.content WHERE brand_id = $1 AND status = 'draft' \
                     AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 50";
 const UPDATE: &str = "UPDATE mixerai.content SET excerpt = $2 WHERE id = $1";
-/// The columns `Content` is read with, in the order `content_columns!` gives them.
+/// The columns `Content` is read with, in the order `content_columns!` gives them, so both sides of the
+/// `repo/*` pairs move and decode the same bytes.
 const COLUMNS: &str = "id, brand_id, template_id, type, title, slug, fields, body, excerpt, metadata, \
-    status, published_at, version, tags, categories, created_by, created_at, updated_by, updated_at, deleted_at";
+    status, published_at, published_by, tags, categories, version, latest_version, live_version, \
+    approved_version, scheduled_version, scheduled_for, expires_at, version_note, created_by, created_at, \
+    updated_by, updated_at, deleted_at";
 /// A scope's begin as `src/scope.rs` writes it (read-only), for the alternatives that bypass the crate.
 /// The proof is computed by the server here, as the owner before the role switch, where the crate
 /// computes it from the key it read once (one SHA-256 more of server time here, ~2 us).
@@ -141,9 +144,17 @@ struct Plain {
     metadata: serde_json::Value,
     status: String,
     published_at: Option<chrono::DateTime<chrono::Utc>>,
-    version: i32,
+    published_by: Option<Uuid>,
     tags: Vec<String>,
     categories: Vec<String>,
+    version: i32,
+    latest_version: i32,
+    live_version: Option<i32>,
+    approved_version: Option<i32>,
+    scheduled_version: Option<i32>,
+    scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    version_note: Option<String>,
     created_by: Uuid,
     created_at: chrono::DateTime<chrono::Utc>,
     updated_by: Uuid,
@@ -165,14 +176,22 @@ fn plain(row: &PgRow) -> Plain {
         metadata: row.get(9),
         status: row.get(10),
         published_at: row.get(11),
-        version: row.get(12),
+        published_by: row.get(12),
         tags: row.get(13),
         categories: row.get(14),
-        created_by: row.get(15),
-        created_at: row.get(16),
-        updated_by: row.get(17),
-        updated_at: row.get(18),
-        deleted_at: row.get(19),
+        version: row.get(15),
+        latest_version: row.get(16),
+        live_version: row.get(17),
+        approved_version: row.get(18),
+        scheduled_version: row.get(19),
+        scheduled_for: row.get(20),
+        expires_at: row.get(21),
+        version_note: row.get(22),
+        created_by: row.get(23),
+        created_at: row.get(24),
+        updated_by: row.get(25),
+        updated_at: row.get(26),
+        deleted_at: row.get(27),
     }
 }
 
@@ -446,7 +465,13 @@ fn tenancy(c: &mut Criterion) {
         g.finish();
     }
 
-    rt.block_on(report_round_trips(&f, &counter, &piped_begin));
+    // On a current-thread runtime, as tests/it/round_trips.rs counts: the pool's return task then runs
+    // only when the report awaits, so "on the caller's path" never includes it.
+    let counting = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    counting.block_on(report_round_trips(&f, &counter, &piped_begin));
     rt.block_on(report_interleaved(&f, &counter));
     rt.block_on(pool.close());
 }
