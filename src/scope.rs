@@ -158,16 +158,23 @@ use crate::{Result, ValidationErrors};
 /// round trip (`alternatives/get_by_id/pipelined_tokio_postgres`, criterion: 293 us, against 348 us
 /// for the bare statement on sqlx's pool and 81 us for the prepared statement alone on
 /// tokio-postgres). The rest of the gap to the bare statement is server work a round trip does not
-/// hide: the reset and context, and above all the first role lookup of a transaction (measured at
-/// ~85 us under that load, against ~20 us for a second statement of the same scope; where inside
-/// PostgreSQL that goes was not profiled here). Scoped get-by-id came out
-/// at 1.5x to 1.9x the bare statement in two runs (aim 1.3x), the list at 1.2x to 1.4x (aim 1.15x),
-/// the update at 1.4x to 1.9x (aim 1.6x), the repository at 0.8x to 1.0x hand-written sqlx (aim
-/// 1.05x): meeting the first three takes pipelining and a cheaper first lookup. Re-run after the
-/// context seal (below), the commit before it and after it on the same machine: get by id 1.8x to 2.3x
-/// before and 1.9x to 2.8x after (the spread of one line between runs is larger than the difference;
-/// server-side, the seal adds ~5 us to a get's ~30 us), the list 1.3x to 2.0x, the update 1.5x to
-/// 1.9x, the repository's get 1.03x and list 1.12x to 1.25x hand-written sqlx.
+/// hide. Where it goes, per statement kind (server-side durations from `log_min_duration_statement`,
+/// pgbench with prepared statements, medians of 2,000 scopes at 100k rows on a quiet machine): the
+/// session reset ~13 us, `BEGIN` ~5 us, the context statement ~47 to ~54 us (`app_enter`: reading the
+/// key, two SHA-256s, the settings; ~80 us in the simple protocol a scope must send it in, which
+/// parses and plans it each time), the get-by-id under the policies ~59 to ~65 us, `ROLLBACK` ~10 us.
+/// The same get without the policies' definer call is ~20 us: of the ~45 us that call costs, the
+/// seal check is ~25 us (~9 us to read the key, ~7 us for one SHA-256, OpenSSL's, per call) and the
+/// role lookup ~20 us. A scoped get-by-id thus costs the server ~150 us more than the bare one, which
+/// on this machine is about one and a half round trips as sqlx sees them (a trivial statement ~100
+/// us end to end): to reach 1.3x the scope would have to add no more than ~65 us.
+///
+/// Measured, same-run ratios against the aims: scoped get-by-id 1.5x to 2.8x the bare
+/// statement over several runs (aim 1.3x), the list 1.2x to 2.2x (aim 1.15x), the update 1.4x to
+/// 1.9x (aim 1.6x); the repository's get 1.00x to 1.02x and its list 1.04x to 1.09x hand-written
+/// sqlx reading the same 28 columns, in two interleaved runs (aim 1.05x; the baseline read 20 of them
+/// until it was fixed, which made the list look 1.12x to 1.25x). Meeting the first three takes a driver that pipelines and a cheaper context
+/// (below: the role kept per scope did not make it cheaper). The context seal adds ~5 us to a get.
 ///
 /// Measured and not adopted:
 /// - **The first statement in the `BEGIN` message** (typed values formatted in, the whole read as one
@@ -178,17 +185,22 @@ use crate::{Result, ValidationErrors};
 ///   quiet machine); it could win only where a round trip costs more than that planning (a network
 ///   between host and database), and would pay for it in server CPU, the resource every tenant
 ///   shares. It is also not a scope: one statement, rows in text format, parameters limited to types
-///   whose text is provably
-///   inert (uuids, numbers, timestamps), so repositories could not use it. (Executing a server-side
-///   prepared statement by name in that message would keep the plan, but names in the session are
-///   state a tenant can `DEALLOCATE` and re-`PREPARE`, and PgBouncer does not carry SQL-level
-///   prepared statements.)
-/// - **The role once per scope**, kept where the policies read it: a setting is writable by the
-///   client inside its scope (`set_config`), so a role kept there could be raised; sealing it as the
-///   context is sealed would need the lookup's own reads to prove it current (a role revoked during
-///   the scope), and saved less than measurement noise under load (both ~60 us per statement); a temporary table is a write, which a read-only scope cannot make; and a
-///   database role per brand role would let a tenant login `SET ROLE` itself up, since it must be a
-///   member of all of them. The lookup stays per statement, made cheap instead (above).
+///   whose text is provably inert (uuids, numbers, timestamps), so repositories could not use it.
+///   (Executing a server-side prepared statement by name in that message would keep the plan, but
+///   names in the session are state a tenant can `DEALLOCATE` and re-`PREPARE`, and PgBouncer does
+///   not carry SQL-level prepared statements.)
+/// - **The role once per scope**, built and measured: `app_enter` looked the role up and sealed it
+///   with the context, statement triggers on `user_brand_roles`, `users` and `brands` looked it up
+///   again after the scope's own changes, and the policies' definer call only checked the seal. In
+///   the server-side measurement above the context statement rose to ~77 to ~87 us and a get-by-id
+///   fell to ~41 to ~47 us: a one-statement scope cost ~132 us of server time against ~122 us, and a
+///   single-row update (~1.5 ms of server time, most of it its triggers) was no different. It would
+///   pay from a scope's third statement on, and it makes a role revoked by another transaction
+///   count only from the next scope. The check it leaves is the dearer half of the call (above). A
+///   role kept in a setting without a seal could be raised by the client (`set_config`); a
+///   temporary table would have to be made again after every scope's `DISCARD TEMP` (a catalog
+///   write per scope); a database role per brand role would let a tenant login `SET ROLE` itself up,
+///   since it must be a member of all of them. The lookup stays per statement.
 /// - **The session reset at the end of a scope instead of the start**: it would not cover a
 ///   connection used by anything else since (the host's own queries, another PgBouncer client), so
 ///   the guarantee above would not hold; at the start it costs no round trip.
