@@ -20,8 +20,11 @@
 -- in workflow_timeline (which only these functions write) for the item named by the transaction-local
 -- setting mixerai.review_moves. Anything else is checked as before.
 --
--- Costs: new tables only, a trigger on content_versions (CREATE TRIGGER takes a brief SHARE ROW
--- EXCLUSIVE lock, bounded by lock_timeout), and one function replaced.
+-- A run whose item leaves review another way (its draft discarded, the item soft-deleted) ends as
+-- cancelled, by a trigger on content.
+--
+-- Costs: new tables only, a trigger on content_versions and one on content (CREATE TRIGGER takes a
+-- brief SHARE ROW EXCLUSIVE lock, bounded by lock_timeout), and one function replaced.
 
 SET LOCAL lock_timeout = '5s';
 SET LOCAL statement_timeout = '1min';
@@ -143,7 +146,7 @@ CREATE TABLE IF NOT EXISTS mixerai.workflow_timeline (
     kind TEXT NOT NULL
         CONSTRAINT workflow_timeline_kind_check
         CHECK (kind IN ('started', 'step_started', 'decided', 'step_completed', 'notified', 'step_done',
-                        'changes_requested', 'edited', 'escalated', 'approved', 'rejected',
+                        'changes_requested', 'edited', 'escalated', 'approved', 'rejected', 'cancelled',
                         'content_start_review', 'content_approve', 'content_reject', 'content_revise')),
     actor UUID,
     activation BIGINT,
@@ -696,6 +699,58 @@ $$;
 
 CREATE TRIGGER content_versions_restart_review AFTER INSERT ON mixerai.content_versions
     FOR EACH ROW EXECUTE FUNCTION mixerai.workflow_restart_on_edit();
+
+-- A run ends as cancelled when its item leaves review by another path than the run's own moves: the
+-- draft under review is discarded (the item is its live version again), the item is soft-deleted, or
+-- an admin takes the lifecycle step by hand. Its open steps end as not reached and its pending
+-- assignments close, so no reviewer is left with a decision that could no longer be applied; the
+-- timeline says why (`detail.reason`: discarded, deleted, moved; `detail.status`). The run's own moves
+-- name the item in mixerai.review_moves; a tenant who sets it by hand only keeps a run open that can
+-- no longer finish, as before this trigger.
+-- A plain AFTER UPDATE with a WHEN clause, not UPDATE OF status: a discard sets latest_version and the
+-- lifecycle's BEFORE trigger sets the status, which a column list would not see.
+CREATE FUNCTION mixerai.workflow_cancel_on_leave() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+DECLARE
+    run mixerai.workflow_instances;
+BEGIN
+    IF TG_TABLE_SCHEMA <> 'mixerai' OR TG_TABLE_NAME <> 'content' THEN
+        RAISE EXCEPTION 'workflow_cancel_on_leave is for mixerai.content only'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF pg_catalog.current_setting('mixerai.review_moves', true) = NEW.id::text THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO run FROM mixerai.workflow_instances i
+    WHERE i.content_id = NEW.id AND i.completed_at IS NULL
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    UPDATE mixerai.workflow_instance_steps s SET status = 'not_reached', completed_at = now()
+    WHERE s.instance_id = run.id AND s.status IN ('waiting', 'active');
+    UPDATE mixerai.workflow_step_assignees a SET pending = false, ended_at = now()
+    WHERE a.instance_id = run.id AND a.pending;
+    UPDATE mixerai.workflow_instances i
+    SET status = 'cancelled', completed_at = now(), completed_by = mixerai.app_current_user_id()
+    WHERE i.id = run.id;
+    INSERT INTO mixerai.workflow_timeline (instance_id, brand_id, content_id, kind, actor, detail)
+    VALUES (run.id, run.brand_id, run.content_id, 'cancelled', mixerai.app_current_user_id(),
+            jsonb_build_object('reason', CASE WHEN NEW.deleted_at IS NOT NULL THEN 'deleted'
+                                              WHEN NEW.status = 'published' THEN 'discarded'
+                                              ELSE 'moved' END,
+                               'status', NEW.status, 'content_version', run.content_version));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER content_cancel_review AFTER UPDATE ON mixerai.content
+    FOR EACH ROW
+    WHEN ((OLD.status = 'in_review' AND NEW.status IS DISTINCT FROM 'in_review')
+          OR (OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL))
+    EXECUTE FUNCTION mixerai.workflow_cancel_on_leave();
 
 -- The escalation job (a system scope, the owner): for up to `batch_size` rules due by `due_by` on open steps
 -- (`afterHours` after the step was entered), each applied once per pass of a step whichever worker

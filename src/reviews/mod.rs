@@ -78,12 +78,19 @@
 //!   decision row with no user).
 //! - **Notifications** are rows of `mixerai.workflow_outbox` for the host to deliver
 //!   ([`ReviewJobs::undelivered`], [`ReviewJobs::mark_delivered`]); no mail leaves the crate.
+//! - **Cancellation.** A run ends as [`RunStatus::Cancelled`] when its item leaves review by another
+//!   path than the run's own moves: the draft under review of a live item is discarded
+//!   ([`ContentRepo::discard_draft`](crate::content::ContentRepo::discard_draft)), the item is
+//!   soft-deleted, or an admin takes its lifecycle step by hand (approve or reject), by any path (a
+//!   trigger on content, migration 0021). Its open steps end as not reached, its pending assignments
+//!   close (nobody keeps a decision that could no longer be applied), and the timeline records why
+//!   ([`TimelineKind::Cancelled`]). Restoring a soft-deleted item does not bring its run back: it is
+//!   `in_review` without a run, for an admin to approve or reject by hand.
 //! - **Not maintained**: `content.workflow_id` and `content.current_step_id` (0008) stay as they are;
-//!   the run is the record. Discarding the draft of a live item under review leaves the run open; its
-//!   approval then fails as an illegal transition.
-//! - **Spans.** The repository is handed out by [`Scope::reviews`](crate::Scope::reviews) through the
-//!   scope's public connection, so its spans (`mixerai.reviews.*`) are children of the current span
-//!   rather than explicitly of the scope's.
+//!   the run is the record. Writing them would bump the item's concurrency token on every step, so an
+//!   editor's save would be [`Error::Stale`](crate::Error::Stale) after each decision.
+//! - **Spans.** The repositories hold the scope's context, as every other repository does, so their
+//!   spans (`mixerai.reviews.*`) are children of the scope's span.
 
 mod input;
 mod model;

@@ -22,8 +22,9 @@ pub enum RunStatus {
     Approved,
     /// A reviewer rejected it: the item is back to draft.
     Rejected,
-    /// Ended without a verdict. Not set by the crate yet: the content lifecycle has no step out of
-    /// `in_review` but a verdict; reserved for a host (or a later version) ending runs by hand.
+    /// Ended without a verdict: the item left review another way (its draft under review was
+    /// discarded, it was soft-deleted, or an admin moved it by hand); the timeline's
+    /// [`TimelineKind::Cancelled`] says which.
     Cancelled,
 }
 
@@ -120,6 +121,10 @@ pub enum TimelineKind {
     Approved,
     /// The run rejected the item.
     Rejected,
+    /// The run was cancelled: its item left review another way; `detail.reason` (`discarded`: the
+    /// draft under review was discarded; `deleted`: the item was soft-deleted; `moved`: an admin took
+    /// the lifecycle step by hand), `detail.status`.
+    Cancelled,
     /// The run moved the item to `in_review`.
     ContentStartReview,
     /// The run approved the item's version.
@@ -142,6 +147,7 @@ text_enum!(TimelineKind {
     Escalated => "escalated",
     Approved => "approved",
     Rejected => "rejected",
+    Cancelled => "cancelled",
     ContentStartReview => "content_start_review",
     ContentApprove => "content_approve",
     ContentReject => "content_reject",

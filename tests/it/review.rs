@@ -1006,3 +1006,142 @@ async fn escalation_decides_on_the_assignees_behalf_with_a_decision_row_of_no_us
         assert!(d.timeline.iter().any(|t| t.kind == TimelineKind::Escalated));
     }
 }
+
+/// A cancelled run as its submitter sees it: its status, its steps' and the reason its timeline ends with.
+async fn cancelled_reason(w: &World, run: &ReviewRun) -> (RunStatus, Vec<StepStatus>, String) {
+    let mut s = w.scope(w.editor).await;
+    let d = s.reviews().detail(run.id).await.unwrap();
+    let last = d.timeline.last().expect("a timeline");
+    assert_eq!(last.kind, TimelineKind::Cancelled, "{:?}", d.timeline);
+    (
+        d.run.status,
+        d.steps.iter().map(|s| s.status).collect(),
+        last.detail["reason"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_run_is_cancelled_when_its_item_is_soft_deleted_or_an_admin_decides_it_by_hand() {
+    let w = world().await;
+    let wf = w
+        .workflow(
+            WorkflowType::Sequential,
+            vec![approval("Legal", 1, &[w.r[0]])],
+            vec![],
+            vec![],
+        )
+        .await;
+    // Soft-deleted while under review: the reviewer's queue empties and the step can't be decided.
+    let deleted = w.item(json!({})).await;
+    let run = w.submit(&deleted, wf).await;
+    let pending = w.pending(w.r[0]).await;
+    assert_eq!(pending.len(), 1);
+    let c = w.content(deleted.id).await;
+    let mut s = w.scope(w.editor).await;
+    s.content().soft_delete(c.id, c.version).await.unwrap();
+    s.commit().await.unwrap();
+    assert!(w.pending(w.r[0]).await.is_empty());
+    assert_eq!(
+        cancelled_reason(&w, &run).await,
+        (
+            RunStatus::Cancelled,
+            vec![StepStatus::NotReached],
+            "deleted".into()
+        )
+    );
+    let err = w
+        .decide(
+            w.r[0],
+            pending[0].step_id,
+            pending[0].content_version,
+            NewDecision::approve(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+
+    // An admin approving by hand takes the item out of the run's hands: the run ends, the item
+    // stays approved.
+    let by_hand = w.item(json!({})).await;
+    let run = w.submit(&by_hand, wf).await;
+    let c = w.content(by_hand.id).await;
+    let mut s = w.scope(w.admin).await;
+    s.content().approve(c.id, c.version).await.unwrap();
+    s.commit().await.unwrap();
+    assert!(w.pending(w.r[0]).await.is_empty());
+    assert_eq!(
+        cancelled_reason(&w, &run).await,
+        (
+            RunStatus::Cancelled,
+            vec![StepStatus::NotReached],
+            "moved".into()
+        )
+    );
+    assert_eq!(w.content(by_hand.id).await.status, ContentStatus::Approved);
+}
+
+#[tokio::test]
+async fn discarding_the_draft_under_review_of_a_live_item_cancels_its_run() {
+    let w = world().await;
+    let wf = w
+        .workflow(
+            WorkflowType::Sequential,
+            vec![approval("Legal", 1, &[w.r[0]])],
+            vec![],
+            vec![],
+        )
+        .await;
+    let item = w.item(json!({})).await;
+    w.submit(&item, wf).await;
+    w.approve(w.r[0]).await;
+    let c = w.content(item.id).await;
+    let mut s = w.scope(w.editor).await;
+    let live = s.content().publish(c.id, c.version).await.unwrap();
+    // A new draft of the live item, under review again.
+    let draft = s
+        .content()
+        .update(
+            live.id,
+            live.version,
+            &ContentPatch::builder().title("Launch!").build().unwrap(),
+        )
+        .await
+        .unwrap();
+    s.commit().await.unwrap();
+    assert_eq!(draft.status, ContentStatus::Draft);
+    let run = w.submit(&draft, wf).await;
+    assert_eq!(w.pending(w.r[0]).await.len(), 1);
+    let c = w.content(item.id).await;
+    let mut s = w.scope(w.editor).await;
+    let back = s.content().discard_draft(c.id, c.version).await.unwrap();
+    s.commit().await.unwrap();
+    assert_eq!(back.status, ContentStatus::Published);
+    assert!(w.pending(w.r[0]).await.is_empty());
+    assert_eq!(
+        cancelled_reason(&w, &run).await,
+        (
+            RunStatus::Cancelled,
+            vec![StepStatus::NotReached],
+            "discarded".into()
+        )
+    );
+    // The item can go to review again, with a run of its own.
+    let c = w.content(item.id).await;
+    let mut s = w.scope(w.editor).await;
+    let again = s
+        .content()
+        .update(
+            c.id,
+            c.version,
+            &ContentPatch::builder()
+                .title("Launch again")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    s.commit().await.unwrap();
+    let next = w.submit(&again, wf).await;
+    assert_ne!(next.id, run.id);
+    assert_eq!(next.status, RunStatus::Active);
+}
