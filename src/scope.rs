@@ -201,6 +201,19 @@ use crate::{Result, ValidationErrors};
 ///   temporary table would have to be made again after every scope's `DISCARD TEMP` (a catalog
 ///   write per scope); a database role per brand role would let a tenant login `SET ROLE` itself up,
 ///   since it must be a member of all of them. The lookup stays per statement.
+/// - **No seal check on the owner's pool.** A session whose login role can read the scope key (the
+///   owner's) could make any seal itself after a `RESET ROLE`, so there the check could be skipped
+///   (`has_table_privilege(session_user, 'mixerai.scope_keys', 'SELECT')`) and the context set with
+///   plain `set_config`s. Measured as above: the context statement fell from ~47 to ~54 us to ~8 to
+///   ~9 us, a statement's policy call by ~8 us. Not adopted: a `set_config` inside an owner's-pool
+///   scope would then act as another user without first leaving the application role, a step the
+///   seal makes SQL take (and that a tenant login refuses), and ~50 us would not meet the aims.
+/// - **The role lookup and the seal check as an owner-owned `security_barrier` view** read by the
+///   policies' InitPlans, with no PL/pgSQL call: tried on content's read policy, a get-by-id took ~54
+///   to ~56 us of server time against ~59 to ~65 us. Every policy would have to become a subquery
+///   over the view (a SQL function with a `FROM` is not inlined), for ~5 to ~10 us. The lookup
+///   written as nested scalar subqueries, or with the seal check in the same statement, came within
+///   the noise (±5 us) of the adopted form.
 /// - **The session reset at the end of a scope instead of the start**: it would not cover a
 ///   connection used by anything else since (the host's own queries, another PgBouncer client), so
 ///   the guarantee above would not hold; at the start it costs no round trip.
