@@ -163,9 +163,10 @@ use crate::{Result, ValidationErrors};
 /// session reset ~13 us, `BEGIN` ~5 us, the context statement ~47 to ~54 us (`app_enter`: reading the
 /// key, two SHA-256s, the settings; ~80 us in the simple protocol a scope must send it in, which
 /// parses and plans it each time), the get-by-id under the policies ~59 to ~65 us, `ROLLBACK` ~10 us.
-/// The same get without the policies' definer call is ~20 us: of the ~45 us that call costs, the
-/// seal check is ~25 us (~9 us to read the key, ~7 us for one SHA-256, OpenSSL's, per call) and the
-/// role lookup ~20 us. A scoped get-by-id thus costs the server ~150 us more than the bare one, which
+/// The same get without the policies' definer call is ~20 us: of the ~40 to ~45 us that call costs,
+/// the role lookup is ~35 us (the lookup alone, with the seal check skipped) and the seal check ~8 to
+/// ~15 us (reading the key ~9 us and one SHA-256, OpenSSL's, ~7 us when each was measured alone).
+/// A scoped get-by-id thus costs the server ~150 us more than the bare one, which
 /// on this machine is about one and a half round trips as sqlx sees them (a trivial statement ~100
 /// us end to end): to reach 1.3x the scope would have to add no more than ~65 us.
 ///
