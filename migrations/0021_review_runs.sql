@@ -276,8 +276,30 @@ BEGIN
 END
 $$;
 
--- Ends a run: 'approved' approves the item at the run's content version, 'rejected' rejects it and
--- returns it to draft. Steps not reached stay so, open assignments close.
+-- Closes a run as `outcome` (approved, rejected, cancelled): steps not reached stay so, open
+-- assignments close, and the timeline records it with `detail` and the run's content version. The
+-- content is the caller's business (workflow_finish moves it; a cancellation follows a move made
+-- elsewhere).
+CREATE FUNCTION mixerai.workflow_close(run mixerai.workflow_instances, outcome text, actor uuid, detail jsonb)
+    RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = ''
+    AS $$
+BEGIN
+    UPDATE mixerai.workflow_instance_steps s SET status = 'not_reached', completed_at = now()
+    WHERE s.instance_id = run.id AND s.status IN ('waiting', 'active');
+    UPDATE mixerai.workflow_step_assignees a SET pending = false, ended_at = now()
+    WHERE a.instance_id = run.id AND a.pending;
+    UPDATE mixerai.workflow_instances i SET status = outcome, completed_at = now(), completed_by = actor
+    WHERE i.id = run.id;
+    INSERT INTO mixerai.workflow_timeline (instance_id, brand_id, content_id, kind, actor, detail)
+    VALUES (run.id, run.brand_id, run.content_id, outcome, actor,
+            detail || jsonb_build_object('content_version', run.content_version));
+END
+$$;
+
+-- Ends a run with a verdict: 'approved' approves the item at the run's content version, 'rejected'
+-- rejects it and returns it to draft; then closes the run.
 CREATE FUNCTION mixerai.workflow_finish(run_id uuid, outcome text, actor uuid) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = ''
@@ -292,15 +314,7 @@ BEGIN
         PERFORM mixerai.workflow_move_content(run, 'reject', 'rejected');
         PERFORM mixerai.workflow_move_content(run, 'revise', 'draft');
     END IF;
-    UPDATE mixerai.workflow_instance_steps s SET status = 'not_reached', completed_at = now()
-    WHERE s.instance_id = run_id AND s.status IN ('waiting', 'active');
-    UPDATE mixerai.workflow_step_assignees a SET pending = false, ended_at = now()
-    WHERE a.instance_id = run_id AND a.pending;
-    UPDATE mixerai.workflow_instances i SET status = outcome, completed_at = now(), completed_by = actor
-    WHERE i.id = run_id;
-    INSERT INTO mixerai.workflow_timeline (instance_id, brand_id, content_id, kind, actor, detail)
-    VALUES (run.id, run.brand_id, run.content_id, outcome, actor,
-            jsonb_build_object('content_version', run.content_version));
+    PERFORM mixerai.workflow_close(run, outcome, actor, '{}');
 END
 $$;
 
@@ -729,19 +743,11 @@ BEGIN
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    UPDATE mixerai.workflow_instance_steps s SET status = 'not_reached', completed_at = now()
-    WHERE s.instance_id = run.id AND s.status IN ('waiting', 'active');
-    UPDATE mixerai.workflow_step_assignees a SET pending = false, ended_at = now()
-    WHERE a.instance_id = run.id AND a.pending;
-    UPDATE mixerai.workflow_instances i
-    SET status = 'cancelled', completed_at = now(), completed_by = mixerai.app_current_user_id()
-    WHERE i.id = run.id;
-    INSERT INTO mixerai.workflow_timeline (instance_id, brand_id, content_id, kind, actor, detail)
-    VALUES (run.id, run.brand_id, run.content_id, 'cancelled', mixerai.app_current_user_id(),
-            jsonb_build_object('reason', CASE WHEN NEW.deleted_at IS NOT NULL THEN 'deleted'
-                                              WHEN NEW.status = 'published' THEN 'discarded'
-                                              ELSE 'moved' END,
-                               'status', NEW.status, 'content_version', run.content_version));
+    PERFORM mixerai.workflow_close(run, 'cancelled', mixerai.app_current_user_id(),
+        jsonb_build_object('reason', CASE WHEN NEW.deleted_at IS NOT NULL THEN 'deleted'
+                                          WHEN NEW.status = 'published' THEN 'discarded'
+                                          ELSE 'moved' END,
+                           'status', NEW.status));
     RETURN NULL;
 END
 $$;
