@@ -28,17 +28,14 @@ use mixerai_data::types::{BrandId, UserId};
 use sqlx::{ConnectOptions, Connection, Row};
 use uuid::Uuid;
 
+mod common;
+use common::CONTENT_COLUMNS as COLUMNS;
+
 const SEED_100K: &str = include_str!("../tests/fixtures/content_100k.sql");
 const BATCH: usize = 1000;
 const SEARCH_WORD: &str = "item";
 /// In the title of one live row of brand-001 (`Item 4200`).
 const RARE_WORD: &str = "4200";
-
-/// The columns the crate reads for a `Content`, so both sides move the same bytes.
-const COLUMNS: &str = "id, brand_id, template_id, type, title, slug, fields, body, excerpt, metadata, \
-    status, published_at, published_by, tags, categories, version, latest_version, live_version, \
-    approved_version, scheduled_version, scheduled_for, expires_at, version_note, created_by, created_at, \
-    updated_by, updated_at, deleted_at";
 
 struct Fixture {
     _db: TestDatabase,

@@ -34,6 +34,9 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
 use uuid::Uuid;
 
+mod common;
+use common::CONTENT_COLUMNS as COLUMNS;
+
 #[allow(dead_code)]
 #[path = "../tests/it/proxy.rs"]
 mod proxy;
@@ -43,12 +46,6 @@ const GET: &str = "SELECT id, title FROM mixerai.content WHERE id = $1";
 const LIST: &str = "SELECT id, title FROM mixerai.content WHERE brand_id = $1 AND status = 'draft' \
                     AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 50";
 const UPDATE: &str = "UPDATE mixerai.content SET excerpt = $2 WHERE id = $1";
-/// The columns `Content` is read with, in the order `content_columns!` gives them, so both sides of the
-/// `repo/*` pairs move and decode the same bytes.
-const COLUMNS: &str = "id, brand_id, template_id, type, title, slug, fields, body, excerpt, metadata, \
-    status, published_at, published_by, tags, categories, version, latest_version, live_version, \
-    approved_version, scheduled_version, scheduled_for, expires_at, version_note, created_by, created_at, \
-    updated_by, updated_at, deleted_at";
 /// A scope's begin as `src/scope.rs` writes it (read-only), for the alternatives that bypass the crate.
 /// The proof is computed by the server here, as the owner before the role switch, where the crate
 /// computes it from the key it read once (one SHA-256 more of server time here, ~2 us).

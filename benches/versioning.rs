@@ -32,6 +32,9 @@ use mixerai_data::types::{BrandId, ContentId, UserId};
 use sqlx::{ConnectOptions, Connection, Row};
 use uuid::Uuid;
 
+mod common;
+use common::CONTENT_COLUMNS as COLUMNS;
+
 const SEED_100K: &str = include_str!("../tests/fixtures/content_100k.sql");
 
 /// Nine more versions of every item (the fixture wrote the first): versions 2..=10 in the log, the
@@ -97,12 +100,6 @@ const SETTLE: &[&str] = &[
     "ALTER TABLE mixerai.event_streams SET (autovacuum_enabled = off)",
     "ALTER TABLE mixerai.bench_plain_content SET (autovacuum_enabled = off)",
 ];
-
-/// The columns the crate reads for a `Content`, so the read baselines move the same bytes.
-const COLUMNS: &str = "id, brand_id, template_id, type, title, slug, fields, body, excerpt, metadata, status, \
-    published_at, published_by, tags, categories, version, latest_version, live_version, approved_version, \
-    scheduled_version, scheduled_for, expires_at, version_note, created_by, created_at, updated_by, \
-    updated_at, deleted_at";
 
 struct Fixture {
     _db: TestDatabase,
