@@ -62,9 +62,12 @@ CREATE INDEX IF NOT EXISTS idx_compliance_checks_checked_by ON mixerai.complianc
 -- content version the item is at, its latest_version (the crate reads the item and records its findings
 -- in one scope; a check of a version since replaced by a save would describe text that is no longer the
 -- item's; a status change saves no content and leaves latest_version, so a check survives it). Reads the
--- item under the caller's own policies.
+-- item under the caller's own policies. STABLE, so it reads the item in the inserting statement's
+-- snapshot: a save committed after that statement began is not seen here either, and the statement's
+-- own test of the version (the crate's INSERT ... WHERE EXISTS, which then reports the check as stale)
+-- and this one agree instead of the trigger refusing what the statement admitted.
 CREATE FUNCTION mixerai.compliance_checks_stamp() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql STABLE
     SET search_path = ''
     AS $$
 DECLARE
