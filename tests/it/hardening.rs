@@ -12,7 +12,7 @@ use mixerai_data::test_support::TestDatabase;
 use mixerai_data::types::{BrandId, UserId};
 use mixerai_data::{Database, Error, Scope};
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{ConnectOptions, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, ConnectOptions, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::support::{
@@ -72,7 +72,7 @@ impl World {
 
 /// Runs `sql` in `conn`, mapped to the crate's error.
 async fn run(conn: &mut PgConnection, sql: &str) -> Result<u64, Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
         .execute(conn)
         .await
         .map(|r| r.rows_affected())
@@ -699,6 +699,41 @@ async fn references_to_another_brands_rows_are_refused_and_actor_columns_name_th
     .await
     .unwrap();
     assert_eq!(requester, w.admin_a);
+    s.commit().await.unwrap();
+}
+
+/// A `change` actor column (0001 `stamp_actor`: `assigned_by` on memberships) names the acting user
+/// when an update sets it to a new value, and keeps what it held otherwise: rewriting it unchanged, or
+/// clearing it, is not the actor's transition.
+#[tokio::test]
+async fn a_change_actor_column_names_the_actor_only_when_an_update_sets_a_new_value() {
+    let w = world().await;
+    sqlx::query(
+        "UPDATE mixerai.user_brand_roles SET assigned_by = $1 WHERE user_id = $2 AND brand_id = $3",
+    )
+    .bind(w.admin_b)
+    .bind(w.editor_a)
+    .bind(w.a)
+    .execute(w.owner())
+    .await
+    .unwrap();
+    let mut s = w.scope(w.admin_a, w.a).await;
+    let somebody_else = format!("'{}'", w.viewer_a);
+    let mut seen = Vec::new();
+    for expr in ["assigned_by", &somebody_else, "NULL"] {
+        let assigned_by: Option<Uuid> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "UPDATE mixerai.user_brand_roles SET assigned_by = {expr}
+             WHERE user_id = $1 AND brand_id = $2 RETURNING assigned_by"
+        )))
+        .bind(w.editor_a)
+        .bind(w.a)
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+        seen.push(assigned_by);
+    }
+    // Unchanged, set to somebody else, cleared.
+    assert_eq!(seen, [Some(w.admin_b), Some(w.admin_a), None]);
     s.commit().await.unwrap();
 }
 
