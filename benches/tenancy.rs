@@ -30,12 +30,12 @@ use mixerai_data::content::{Content, ContentFilter};
 use mixerai_data::page::PageRequest;
 use mixerai_data::test_support::{TestDatabase, TestServer};
 use mixerai_data::types::{BrandId, ContentId, UserId};
-use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
 use uuid::Uuid;
 
 mod common;
-use common::CONTENT_COLUMNS as COLUMNS;
+use common::{CONTENT_COLUMNS as COLUMNS, ContentRow, content_row};
 
 #[allow(dead_code)]
 #[path = "../tests/it/proxy.rs"]
@@ -123,72 +123,6 @@ async fn fixture() -> Fixture {
         user_uuid: user,
         brand_uuid: brand,
         ids,
-    }
-}
-
-/// One hand-decoded content row: what the `repo/*/sqlx` baselines do instead of `Content`.
-#[allow(dead_code)]
-struct Plain {
-    id: Uuid,
-    brand_id: Uuid,
-    template_id: Option<Uuid>,
-    content_type: String,
-    title: String,
-    slug: String,
-    fields: serde_json::Value,
-    body: Option<String>,
-    excerpt: Option<String>,
-    metadata: serde_json::Value,
-    status: String,
-    published_at: Option<chrono::DateTime<chrono::Utc>>,
-    published_by: Option<Uuid>,
-    tags: Vec<String>,
-    categories: Vec<String>,
-    version: i32,
-    latest_version: i32,
-    live_version: Option<i32>,
-    approved_version: Option<i32>,
-    scheduled_version: Option<i32>,
-    scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    version_note: Option<String>,
-    created_by: Uuid,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_by: Uuid,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    deleted_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-fn plain(row: &PgRow) -> Plain {
-    Plain {
-        id: row.get(0),
-        brand_id: row.get(1),
-        template_id: row.get(2),
-        content_type: row.get(3),
-        title: row.get(4),
-        slug: row.get(5),
-        fields: row.get(6),
-        body: row.get(7),
-        excerpt: row.get(8),
-        metadata: row.get(9),
-        status: row.get(10),
-        published_at: row.get(11),
-        published_by: row.get(12),
-        tags: row.get(13),
-        categories: row.get(14),
-        version: row.get(15),
-        latest_version: row.get(16),
-        live_version: row.get(17),
-        approved_version: row.get(18),
-        scheduled_version: row.get(19),
-        scheduled_for: row.get(20),
-        expires_at: row.get(21),
-        version_note: row.get(22),
-        created_by: row.get(23),
-        created_at: row.get(24),
-        updated_by: row.get(25),
-        updated_at: row.get(26),
-        deleted_at: row.get(27),
     }
 }
 
@@ -310,7 +244,7 @@ impl Fixture {
                 .await
                 .unwrap()
                 .expect("the row");
-                assert_eq!(plain(&row).id, id);
+                assert_eq!(content_row(&row).id, id);
                 scope.commit().await.unwrap();
             }
             Op::RepoList => {
@@ -337,7 +271,7 @@ impl Fixture {
                 .fetch_all(scope.connection())
                 .await
                 .unwrap();
-                let items: Vec<Plain> = rows.iter().take(50).map(plain).collect();
+                let items: Vec<ContentRow> = rows.iter().take(50).map(content_row).collect();
                 assert_eq!(items.len(), 50);
                 scope.commit().await.unwrap();
             }
