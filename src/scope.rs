@@ -172,10 +172,24 @@ use crate::{Result, ValidationErrors};
 ///
 /// Measured, same-run ratios against the aims: scoped get-by-id 1.5x to 2.8x the bare
 /// statement over several runs (aim 1.3x), the list 1.2x to 2.2x (aim 1.15x), the update 1.4x to
-/// 1.9x (aim 1.6x); the repository's get 1.00x to 1.02x and its list 1.04x to 1.09x hand-written
-/// sqlx reading the same 28 columns, in two interleaved runs (aim 1.05x; the baseline read 20 of them
-/// until it was fixed, which made the list look 1.12x to 1.25x). Meeting the first three takes a driver that pipelines and a cheaper context
-/// (below: the role kept per scope did not make it cheaper). The context seal adds ~5 us to a get.
+/// 2.4x (aim 1.6x); the repository's get 1.00x to 1.02x and its list 1.02x to 1.09x hand-written
+/// sqlx reading the same 28 columns, in three interleaved runs (aim 1.05x; the baseline read 20 of
+/// them until it was fixed, which made the list look 1.12x to 1.25x). The ratios move with the
+/// machine's load more than with any change measured here: a quieter machine makes round trips
+/// cheaper, and the server work a scope adds then weighs more. Meeting the first three takes a
+/// driver that pipelines and a cheaper context (below: the role kept per scope did not make it
+/// cheaper). The context seal adds ~5 us to a get.
+///
+/// A scoped single-row update pays more per statement than a read (counted with `track_functions`):
+/// four InitPlans of the role lookup, since an `UPDATE` is held to `content`'s read policy both as a
+/// filter and as a check on the new row, and to its update policy's `USING` and `WITH CHECK`; and
+/// four checked reads of the acting user in its triggers (the actor stamp, the lifecycle, the
+/// version record, the audit event), each with the seal check, since SQL in the statement (a
+/// function in a `SET` expression) could change the settings between the policies and the
+/// triggers. With the actor stamp itself (~30 to ~40 us) and the `COMMIT` round trip, that is why the
+/// update's ratio stays above 1.6x. Not adopted for the triggers: the key folded into their plans
+/// as a constant (an `IMMUTABLE` read) would save its ~9 us read per check, but any session may set
+/// `debug_print_plan` and `client_min_messages = log` and would be sent the plan, key and all.
 ///
 /// Measured and not adopted:
 /// - **The first statement in the `BEGIN` message** (typed values formatted in, the whole read as one
