@@ -63,8 +63,11 @@ use crate::{Result, ValidationErrors};
 ///   pooled connection, also behind PgBouncer in transaction mode. On a tenant login the proof
 ///   travels in a round trip of its own, as a bind parameter of an unnamed statement: sessions of one
 ///   login role can read each other's statement text in `pg_stat_activity`, and a proof is good for
-///   its user and brand until the key changes. The key is read once per [`Database`](crate::Database)
-///   over the owner's pool and kept in a `secrecy` box.
+///   its user and brand until the key changes. Nor can the login's own session defaults (`ALTER ROLE
+///   … SET`, which a login may do for itself and `RESET ALL` restores) make the server print or log
+///   the proof: `debug_print_plan` and `log_parameter_max_length_on_error` are off for the
+///   transaction before `app_enter` is planned. The key is read once per
+///   [`Database`](crate::Database) over the owner's pool and kept in a `secrecy` box.
 /// - On a tenant login, a scope starts by deallocating every SQL-level prepared statement of the
 ///   session (`app_enter`'s sweep, before any named statement runs), and clears the driver's
 ///   statement cache when there were any: a `DEALLOCATE sqlx_s_3; PREPARE sqlx_s_3 AS …` left by the
@@ -388,6 +391,15 @@ impl Scope {
             // Two round trips: on a tenant login other sessions of the same role can read each
             // other's statement text in pg_stat_activity, so the proof must not be in it.
             async {
+                // A tenant login may set its own session defaults (ALTER ROLE ... SET), which RESET
+                // ALL restores: with debug_print_plan the custom plan of app_enter, the proof folded
+                // in as a constant, would be written to the server log (and sent to the client), and
+                // log_parameter_max_length_on_error would log the proof with any error of app_enter.
+                // Both are off for the transaction before app_enter is planned.
+                let prelude = format!(
+                    "{prelude}, set_config('debug_print_plan', 'off', true), \
+                     set_config('log_parameter_max_length_on_error', '0', true)"
+                );
                 let mut tx = open(pool, prelude).await?;
                 // Unnamed (not persistent): a named statement of the session could have been
                 // replaced by the previous borrower (DEALLOCATE sqlx_s_1; PREPARE sqlx_s_1 AS ...),

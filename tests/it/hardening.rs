@@ -1326,6 +1326,64 @@ async fn a_context_set_inside_a_scope_is_refused_and_opening_one_takes_the_key()
     }
 }
 
+/// A tenant login may give itself session defaults (`ALTER ROLE … SET`), and `RESET ALL` brings them
+/// back in every session: with `debug_print_plan` on, the server would write the custom plan of the
+/// next scope's `app_enter`, its proof folded in as a constant, to its log (and send it to the client);
+/// with `log_parameter_max_length_on_error` it would log the proof with an error. A scope turns both
+/// off before `app_enter` is planned.
+#[tokio::test]
+async fn a_tenant_logins_own_session_defaults_cannot_make_the_server_print_the_next_scopes_proof() {
+    let w = world().await;
+    let intruder = tenant_login(&w, 1).await;
+    let mut s = intruder
+        .scope(UserId::from_uuid(w.editor_a), BrandId::from_uuid(w.a))
+        .await
+        .unwrap();
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(s.connection())
+        .await
+        .unwrap();
+    run(s.connection(), "RESET ROLE").await.unwrap();
+    for setting in [
+        "debug_print_plan = on",
+        "log_parameter_max_length_on_error = -1",
+        "client_min_messages = log",
+    ] {
+        run(
+            s.connection(),
+            &format!("ALTER ROLE CURRENT_USER IN DATABASE \"{database}\" SET {setting}"),
+        )
+        .await
+        .unwrap();
+    }
+    s.commit().await.unwrap();
+
+    // A new session of the login starts from those defaults; the next user's scope runs without them.
+    let next = tenant_login(&w, 1).await;
+    let mut s = next
+        .scope(UserId::from_uuid(w.admin_b), BrandId::from_uuid(w.b))
+        .await
+        .unwrap();
+    let seen: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT name, setting, reset_val FROM pg_catalog.pg_settings
+         WHERE name IN ('debug_print_plan', 'log_parameter_max_length_on_error') ORDER BY name",
+    )
+    .fetch_all(s.connection())
+    .await
+    .unwrap();
+    let own = |name: &str, setting: &str, default: &str| {
+        (name.to_owned(), setting.to_owned(), default.to_owned())
+    };
+    assert_eq!(
+        seen,
+        [
+            own("debug_print_plan", "off", "on"),
+            own("log_parameter_max_length_on_error", "0", "-1"),
+        ]
+    );
+    s.commit().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_statement_planted_under_a_driver_statement_name_never_runs_in_the_next_scope() {
     let w = world().await;
