@@ -106,7 +106,13 @@ use crate::{Result, ValidationErrors};
 ///   ([`Database::with_tenant_login`](crate::Database::with_tenant_login)). On the owner's pool a
 ///   `RESET ROLE` inside a scope returns to the owner, which bypasses row-level security; on a tenant
 ///   login (a role without `BYPASSRLS`, a member of `mixerai_app` and of nothing that bypasses) it
-///   returns to a role that gains nothing.
+///   returns to a role that gains nothing. Such a login can still give itself session defaults
+///   (`ALTER ROLE CURRENT_USER SET …`), which every later session of the login starts from: the
+///   crate turns off the two that could expose a proof (above), and the driver's own startup
+///   settings (`TimeZone`, `DateStyle`, `client_encoding`) take precedence over them, but a
+///   `statement_timeout`, a `default_transaction_read_only` or planner settings can slow or fail
+///   other tenants' scopes on that login, as any load its SQL puts on a shared server can. Watch
+///   `pg_db_role_setting` for the tenant login, or give untrusted tenants logins of their own.
 ///
 /// Commit with [`Scope::commit`]. Dropping a scope without committing rolls it back.
 ///

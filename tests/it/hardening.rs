@@ -1330,7 +1330,8 @@ async fn a_context_set_inside_a_scope_is_refused_and_opening_one_takes_the_key()
 /// back in every session: with `debug_print_plan` on, the server would write the custom plan of the
 /// next scope's `app_enter`, its proof folded in as a constant, to its log (and send it to the client);
 /// with `log_parameter_max_length_on_error` it would log the proof with an error. A scope turns both
-/// off before `app_enter` is planned.
+/// off before `app_enter` is planned; the driver's startup settings (`TimeZone` here) outrank the
+/// login's defaults anyway.
 #[tokio::test]
 async fn a_tenant_logins_own_session_defaults_cannot_make_the_server_print_the_next_scopes_proof() {
     let w = world().await;
@@ -1348,6 +1349,7 @@ async fn a_tenant_logins_own_session_defaults_cannot_make_the_server_print_the_n
         "debug_print_plan = on",
         "log_parameter_max_length_on_error = -1",
         "client_min_messages = log",
+        "TimeZone = 'Pacific/Apia'",
     ] {
         run(
             s.connection(),
@@ -1366,7 +1368,8 @@ async fn a_tenant_logins_own_session_defaults_cannot_make_the_server_print_the_n
         .unwrap();
     let seen: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT name, setting, reset_val FROM pg_catalog.pg_settings
-         WHERE name IN ('debug_print_plan', 'log_parameter_max_length_on_error') ORDER BY name",
+         WHERE name IN ('debug_print_plan', 'log_parameter_max_length_on_error', 'TimeZone')
+         ORDER BY name",
     )
     .fetch_all(s.connection())
     .await
@@ -1377,6 +1380,8 @@ async fn a_tenant_logins_own_session_defaults_cannot_make_the_server_print_the_n
     assert_eq!(
         seen,
         [
+            // The driver's startup setting outranks the login's default.
+            own("TimeZone", "UTC", "UTC"),
             own("debug_print_plan", "off", "on"),
             own("log_parameter_max_length_on_error", "0", "-1"),
         ]
