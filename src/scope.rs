@@ -111,7 +111,8 @@ use crate::{Result, ValidationErrors};
 ///   crate turns off the two that could expose a proof (above), and the driver's own startup
 ///   settings (`TimeZone`, `DateStyle`, `client_encoding`) take precedence over them, but a
 ///   `statement_timeout`, a `default_transaction_read_only` or planner settings can slow or fail
-///   other tenants' scopes on that login, as any load its SQL puts on a shared server can. Watch
+///   other tenants' scopes on that login, as any load its SQL puts on a shared server can, and the
+///   sessions of one login may cancel or terminate each other's queries (`pg_cancel_backend`). Watch
 ///   `pg_db_role_setting` for the tenant login, or give untrusted tenants logins of their own.
 ///
 /// Commit with [`Scope::commit`]. Dropping a scope without committing rolls it back.
