@@ -112,8 +112,11 @@ use crate::{Result, ValidationErrors};
 ///   settings (`TimeZone`, `DateStyle`, `client_encoding`) take precedence over them, but a
 ///   `statement_timeout`, a `default_transaction_read_only` or planner settings can slow or fail
 ///   other tenants' scopes on that login, as any load its SQL puts on a shared server can, and the
-///   sessions of one login may cancel or terminate each other's queries (`pg_cancel_backend`). Watch
-///   `pg_db_role_setting` for the tenant login, or give untrusted tenants logins of their own.
+///   sessions of one login may cancel or terminate each other's queries (`pg_cancel_backend`). It
+///   may also change its own password (`ALTER ROLE CURRENT_USER PASSWORD`), which would lock the
+///   pool's new connections out: authenticate the tenant login by certificate or peer in
+///   `pg_hba.conf`, which it cannot change. Watch `pg_db_role_setting` for the tenant login, or give
+///   untrusted tenants logins of their own.
 ///
 /// Commit with [`Scope::commit`]. Dropping a scope without committing rolls it back.
 ///
