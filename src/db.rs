@@ -191,6 +191,10 @@ impl Database {
     /// [`Database`]): a role that is a member of `mixerai_app`, neither a superuser nor `BYPASSRLS`, and
     /// a member of no role that is. Refused with [`Error::Misconfigured`] otherwise, before any scope
     /// runs on it. System scopes and migrations keep the owner's pool.
+    ///
+    /// SQL on that login can still do what any login may do to itself: change its own password and
+    /// session defaults, and cancel its other sessions' queries. Authenticate it by certificate or
+    /// peer rather than a password, and see [`Scope`](crate::Scope)'s threat model for the rest.
     pub async fn with_tenant_login(
         mut self,
         options: PgConnectOptions,
