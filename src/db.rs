@@ -194,7 +194,7 @@ impl Database {
     ///
     /// SQL on that login can still do what any login may do to itself: change its own password and
     /// session defaults, and cancel its other sessions' queries. Authenticate it by certificate or
-    /// peer rather than a password, and see [`Scope`](crate::Scope)'s threat model for the rest.
+    /// peer rather than a password, and see [`Scope`]'s threat model for the rest.
     pub async fn with_tenant_login(
         mut self,
         options: PgConnectOptions,
