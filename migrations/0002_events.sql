@@ -145,6 +145,14 @@ CREATE FUNCTION mixerai.audit_trigger() RETURNS trigger
     AS $$
 DECLARE
     omitted_columns text[] := coalesce(TG_ARGV[2:TG_NARGS - 1], '{}');
+    -- The omitted columns as NULLs, laid over the row before it becomes jsonb rather than removed
+    -- after: content's search_vector is as long as its body, and turning it into jsonb only to drop
+    -- it cost ~40 us per row image of an item with an 8.7 kB body (~62 us against ~20 us, measured in
+    -- a loop); the overlay itself costs ~3 us, so tables without omitted columns skip it.
+    omitted_nulls jsonb := CASE WHEN cardinality(omitted_columns) > 0
+                                THEN jsonb_object(omitted_columns,
+                                                  array_fill(NULL::text, ARRAY[cardinality(omitted_columns)]))
+                           END;
     old_doc jsonb;
     new_doc jsonb;
     doc jsonb;
@@ -158,10 +166,18 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF TG_OP <> 'INSERT' THEN
-        old_doc := to_jsonb(OLD) - omitted_columns;
+        IF omitted_nulls IS NULL THEN
+            old_doc := to_jsonb(OLD);
+        ELSE
+            old_doc := to_jsonb(jsonb_populate_record(OLD, omitted_nulls)) - omitted_columns;
+        END IF;
     END IF;
     IF TG_OP <> 'DELETE' THEN
-        new_doc := to_jsonb(NEW) - omitted_columns;
+        IF omitted_nulls IS NULL THEN
+            new_doc := to_jsonb(NEW);
+        ELSE
+            new_doc := to_jsonb(jsonb_populate_record(NEW, omitted_nulls)) - omitted_columns;
+        END IF;
     END IF;
     doc := coalesce(new_doc, old_doc);
     row_id := (doc ->> 'id')::uuid;
