@@ -209,7 +209,7 @@ async fn large_values_of_the_write_path_are_stored_lz4_compressed_where_the_serv
     let user = crate::support::insert_user(p, "lz4@example.com").await;
     let brand = crate::support::insert_brand(p, "lz4", user).await;
     let item = crate::support::insert_content(p, brand, "lz4", user).await;
-    // Incompressible enough to be stored out of line, compressible enough to be compressed.
+    // ~9 kB of repetitive text: over TOAST's ~2 kB threshold, so it is compressed when stored.
     let body: String = (0..400)
         .map(|i| format!("word{} lorem ipsum ", i % 97))
         .collect();
